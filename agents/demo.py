@@ -1,0 +1,66 @@
+"""The offline ``demo`` provider: answers without a network so ``make run`` works anywhere.
+
+Replies are a pure function of the messages (and the movement name, when given), so a
+demo job is reproducible and a test can predict its output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+DEMO_MODEL = "demo"
+_MAX_SUMMARY_LINES = 3
+_MAX_LINE_CHARS = 160
+
+
+def _text_of(content: object) -> str:
+    # OpenAI content may be a list of parts ({"type": "text", "text": ...}); only the
+    # text parts matter for a summary.
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return "\n".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def last_user_text(messages: list[dict]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text_of(message.get("content"))
+    return ""
+
+
+def estimate_tokens(text: str) -> int:
+    # Roughly four characters per token for English text; good enough for accounting
+    # where the provider reports nothing.
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def demo_reply(messages: list[dict], movement: str | None = None) -> str:
+    lines = [ln.strip() for ln in last_user_text(messages).splitlines() if ln.strip()]
+    summary = [
+        ln if len(ln) <= _MAX_LINE_CHARS else ln[: _MAX_LINE_CHARS - 1] + "…"
+        for ln in lines[:_MAX_SUMMARY_LINES]
+    ]
+    digest = hashlib.sha256(
+        "\x1f".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict)).encode()
+    ).hexdigest()[:8]
+    who = f"demo agent ({movement})" if movement else "demo agent"
+    out = [f"This is the offline {who}; no model was called (ref {digest})."]
+    if summary:
+        out.append("Task, as received:")
+        out.extend(f"> {ln}" for ln in summary)
+        if len(lines) > len(summary):
+            out.append(f"> … ({len(lines) - len(summary)} more lines)")
+    else:
+        out.append("No task text was given.")
+    out.append("Done.")
+    # The built-in pieces route on the first rule of a movement; [STEP:0] selects it so
+    # a demo job always walks its happy path to COMPLETE.
+    out.append("[STEP:0]")
+    return "\n".join(out)
+
+
+def prompt_tokens(messages: list[dict]) -> int:
+    return sum(estimate_tokens(_text_of(m.get("content"))) for m in messages if isinstance(m, dict))

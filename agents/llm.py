@@ -1,0 +1,518 @@
+"""OpenAI-compatible chat client with the legato retry policy.
+
+One :class:`LLMClient` per process: it owns a pooled ``requests.Session`` shared by all
+worker threads. Everything request-specific (URL, headers, timeout, body) is passed per
+call, so the only shared mutable state is urllib3's connection pool, which is
+thread-safe.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from agents import demo
+from agents.retry import RetryableError, RetryInfo, RetryPolicy, build_retrying
+
+__all__ = [
+    "ChatResult",
+    "LLMClient",
+    "LLMError",
+    "LLMProfile",
+    "RetryInfo",
+    "Usage",
+]
+
+log = logging.getLogger(__name__)
+
+_MOVEMENT_HEADER = "X-Legato-Movement"
+_ATTEMPT_HEADER = "X-Legato-Attempt"
+_ERROR_SNIPPET = 300
+
+
+@dataclass(frozen=True)
+class LLMProfile:
+    base_url: str | None  # None = the offline "demo" provider
+    model: str = "demo"
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+    max_retries: int = 3  # total attempts = max_retries + 1
+    retry_initial_delay: float = 2.0
+    retry_max_delay: float = 30.0
+    tier: str = "auto"
+
+    @property
+    def is_demo(self) -> bool:
+        return not self.base_url
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            initial_delay=self.retry_initial_delay,
+            max_delay=self.retry_max_delay,
+        )
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, other: Usage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+
+
+@dataclass
+class ChatResult:
+    content: str
+    tool_calls: list[dict]
+    finish_reason: str | None
+    usage: Usage
+    model: str
+    attempts: int
+    latency_s: float
+
+
+class LLMError(Exception):
+    """The call failed for good: the retry policy gave up, or the request was refused.
+
+    ``unreachable`` is True only when no attempt got an HTTP answer at all (connection
+    refused, DNS failure, connect/read timeouts): the endpoint is down rather than the
+    request bad, and the job layer does not charge the job an attempt for it.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        attempts: int = 1,
+        status: int | None = None,
+        unreachable: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.attempts = attempts
+        self.status = status
+        self.unreachable = unreachable
+
+    def __str__(self) -> str:
+        return f"{self.reason} (after {self.attempts} attempt{'s' if self.attempts != 1 else ''})"
+
+
+class _NonRetryable(Exception):
+    def __init__(self, reason: str, status: int | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def _chat_url(base_url: str) -> str:
+    return base_url.rstrip("/") + "/chat/completions"
+
+
+def _ollama_root(base_url: str) -> str:
+    root = base_url.rstrip("/")
+    # Ollama's OpenAI-compatible API lives under /v1 while its native API is at the root.
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return root
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    # Only the delta-seconds form; an HTTP-date is rare from LLM gateways and falling
+    # back to our own backoff is safe.
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _error_detail(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        text = resp.text.strip()
+        return text[:_ERROR_SNIPPET]
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"][:_ERROR_SNIPPET]
+        if isinstance(err, str):
+            return err[:_ERROR_SNIPPET]
+    return json.dumps(body)[:_ERROR_SNIPPET]
+
+
+def _is_refused_or_dns(exc: requests.ConnectionError) -> bool:
+    # requests wraps urllib3's MaxRetryError(reason=NewConnectionError) for refused
+    # connections and DNS failures; a connection dropped mid-response is a different
+    # animal (the server was there) and must not count as "unreachable".
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, NewConnectionError):
+            return True
+        for arg in getattr(cur, "args", ()):
+            if isinstance(arg, NewConnectionError):
+                return True
+            reason = getattr(arg, "reason", None)
+            if isinstance(reason, NewConnectionError):
+                return True
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, NewConnectionError):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _normalise_tool_calls(raw: Any) -> list[dict]:
+    # The agent runtime answers each call with a tool message keyed by id and parses the
+    # arguments as a JSON string; some servers (Ollama, vLLM variants) omit ids or send
+    # arguments as an object, so both are made uniform here.
+    if not isinstance(raw, list):
+        return []
+    calls: list[dict] = []
+    for i, call in enumerate(raw):
+        if not isinstance(call, dict):
+            continue
+        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+        args = fn.get("arguments", "")
+        if not isinstance(args, str):
+            args = json.dumps(args)
+        calls.append(
+            {
+                "id": call.get("id") or f"call_{i}",
+                "type": call.get("type") or "function",
+                "function": {"name": fn.get("name", ""), "arguments": args},
+            }
+        )
+    return calls
+
+
+def _usage_from(body: dict, messages: list[dict], content: str) -> Usage:
+    raw = body.get("usage")
+    if isinstance(raw, dict):
+        try:
+            return Usage(
+                prompt_tokens=int(raw.get("prompt_tokens") or 0),
+                completion_tokens=int(raw.get("completion_tokens") or 0),
+            )
+        except (TypeError, ValueError):
+            pass
+    # No usage from the server: estimate rather than record zero, so per-job token
+    # budgets (reflection) still see roughly what was spent.
+    return Usage(
+        prompt_tokens=demo.prompt_tokens(messages),
+        completion_tokens=demo.estimate_tokens(content),
+    )
+
+
+class LLMClient:
+    def __init__(self, pool_size: int = 256) -> None:
+        session = requests.Session()
+        # Cookies are the one piece of per-response state requests keeps on a Session;
+        # refusing them keeps concurrent threads from racing on a shared cookie jar (and
+        # no LLM API needs them).
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        adapter = HTTPAdapter(
+            pool_connections=16,  # distinct endpoints (tiers) kept warm
+            pool_maxsize=pool_size,  # connections per endpoint: one per in-flight call
+            max_retries=0,  # retries belong to our policy, not urllib3
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self._session = session
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> LLMClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- chat ---------------------------------------------------------------------------
+
+    def chat(
+        self,
+        profile: LLMProfile,
+        messages: list[dict],
+        *,
+        tools: list[dict] | None = None,
+        headers: dict[str, str] | None = None,
+        on_retry: Callable[[RetryInfo], None] | None = None,
+        temperature: float | None = None,
+    ) -> ChatResult:
+        started = time.monotonic()
+        if profile.is_demo:
+            return self._demo_chat(profile, messages, headers, started)
+
+        policy = profile.retry_policy()
+        usage = Usage()
+        unreachable_only = True
+        attempts = 0
+        try:
+            for attempt in build_retrying(policy, on_retry=on_retry):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    try:
+                        result = self._attempt(
+                            profile,
+                            messages,
+                            # A model that choked on our tool schema gets a plain
+                            # request next time: a text answer beats no answer.
+                            tools=tools if attempts == 1 else None,
+                            headers=headers,
+                            temperature=temperature,
+                            attempt_no=attempts,
+                            usage=usage,
+                        )
+                    except RetryableError as exc:
+                        unreachable_only = unreachable_only and exc.unreachable
+                        raise
+        except RetryableError as exc:
+            raise LLMError(
+                exc.reason,
+                attempts=attempts,
+                status=exc.status,
+                unreachable=unreachable_only,
+            ) from exc
+        except _NonRetryable as exc:
+            raise LLMError(exc.reason, attempts=attempts, status=exc.status) from exc
+        result.attempts = attempts
+        result.latency_s = time.monotonic() - started
+        return result
+
+    def _attempt(
+        self,
+        profile: LLMProfile,
+        messages: list[dict],
+        *,
+        tools: list[dict] | None,
+        headers: dict[str, str] | None,
+        temperature: float | None,
+        attempt_no: int,
+        usage: Usage,
+    ) -> ChatResult:
+        assert profile.base_url is not None
+        payload: dict[str, Any] = {"model": profile.model, "messages": messages}
+        if tools:
+            payload["tools"] = tools
+        if temperature is not None:
+            payload["temperature"] = temperature
+        req_headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if headers:
+            req_headers.update(headers)
+        req_headers[_ATTEMPT_HEADER] = str(attempt_no)
+        if profile.api_key:
+            req_headers["Authorization"] = f"Bearer {profile.api_key}"
+
+        try:
+            resp = self._session.post(
+                _chat_url(profile.base_url),
+                data=json.dumps(payload),
+                headers=req_headers,
+                timeout=(min(profile.timeout, 10.0), profile.timeout),
+            )
+        except requests.Timeout as exc:
+            raise RetryableError(f"timeout after {profile.timeout:g}s", unreachable=True) from exc
+        except requests.ConnectionError as exc:
+            if _is_refused_or_dns(exc):
+                raise RetryableError(
+                    f"endpoint unreachable ({_short_conn_error(exc)})", unreachable=True
+                ) from exc
+            raise RetryableError(f"connection error ({_short_conn_error(exc)})") from exc
+        except requests.RequestException as exc:
+            raise RetryableError(f"request failed ({type(exc).__name__})") from exc
+
+        status = resp.status_code
+        if status == 429:
+            retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+            reason = (
+                f"HTTP 429 (Retry-After {retry_after:g}s)"
+                if retry_after is not None
+                else "HTTP 429 (rate limited)"
+            )
+            raise RetryableError(reason, status=429, retry_after=retry_after)
+        if status >= 500:
+            raise RetryableError(f"HTTP {status} from endpoint", status=status)
+        if status >= 400:
+            raise _NonRetryable(f"HTTP {status} from endpoint: {_error_detail(resp)}", status)
+        if status != 200:
+            raise RetryableError(f"unexpected HTTP {status} from endpoint", status=status)
+
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise RetryableError("invalid JSON in response", status=status) from exc
+        if not isinstance(body, dict):
+            raise RetryableError("invalid response shape", status=status)
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise RetryableError("no choices", status=status)
+
+        choice = choices[0]
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        content = message.get("content")
+        content = content if isinstance(content, str) else demo._text_of(content)
+        finish_reason = choice.get("finish_reason")
+        tool_calls = _normalise_tool_calls(message.get("tool_calls"))
+        usage.add(_usage_from(body, messages, content))
+
+        if not content.strip() and not tool_calls and finish_reason != "tool_calls":
+            raise RetryableError("empty content", status=status)
+
+        return ChatResult(
+            content=content,
+            tool_calls=tool_calls,
+            finish_reason=finish_reason,
+            usage=usage,
+            model=body.get("model") or profile.model,
+            attempts=attempt_no,
+            latency_s=0.0,
+        )
+
+    def _demo_chat(
+        self,
+        profile: LLMProfile,
+        messages: list[dict],
+        headers: dict[str, str] | None,
+        started: float,
+    ) -> ChatResult:
+        movement = None
+        for key, value in (headers or {}).items():
+            if key.lower() == _MOVEMENT_HEADER.lower():
+                movement = value
+        content = demo.demo_reply(messages, movement)
+        return ChatResult(
+            content=content,
+            tool_calls=[],
+            finish_reason="stop",
+            usage=Usage(
+                prompt_tokens=demo.prompt_tokens(messages),
+                completion_tokens=demo.estimate_tokens(content),
+            ),
+            model=demo.DEMO_MODEL,
+            attempts=1,
+            latency_s=time.monotonic() - started,
+        )
+
+    # -- model discovery ----------------------------------------------------------------
+
+    def list_models(self, profile: LLMProfile) -> list[str]:
+        """Models the endpoint serves: OpenAI ``/models``, else Ollama ``/api/tags``.
+
+        One attempt each, no retry policy: this is a probe, and its failure is itself
+        the answer (``LLMError.unreachable`` tells "down" from "answers oddly").
+        """
+        if profile.is_demo:
+            return [demo.DEMO_MODEL]
+        assert profile.base_url is not None
+        timeout = (min(profile.timeout, 10.0), min(profile.timeout, 30.0))
+        headers = {"Accept": "application/json"}
+        if profile.api_key:
+            headers["Authorization"] = f"Bearer {profile.api_key}"
+
+        first = self._probe(profile.base_url.rstrip("/") + "/models", headers, timeout)
+        if isinstance(first, requests.Response):
+            if first.status_code in (401, 403):
+                raise LLMError(
+                    f"HTTP {first.status_code} listing models: {_error_detail(first)}",
+                    status=first.status_code,
+                )
+            models = _openai_models(first)
+            if models is not None:
+                return models
+        elif first.unreachable:
+            # Same host serves both APIs; nobody is listening, so asking again is moot.
+            raise LLMError(first.reason, unreachable=True)
+
+        second = self._probe(_ollama_root(profile.base_url) + "/api/tags", headers, timeout)
+        if isinstance(second, requests.Response):
+            models = _ollama_models(second)
+            if models is not None:
+                return models
+            first_status = first.status_code if isinstance(first, requests.Response) else None
+            raise LLMError(
+                "endpoint lists no models (neither /models nor /api/tags answered usefully)",
+                status=first_status or second.status_code,
+            )
+        raise LLMError(second.reason, unreachable=second.unreachable)
+
+    def _probe(
+        self, url: str, headers: dict[str, str], timeout: tuple[float, float]
+    ) -> requests.Response | RetryableError:
+        try:
+            return self._session.get(url, headers=headers, timeout=timeout)
+        except requests.Timeout:
+            return RetryableError(f"timeout after {timeout[1]:g}s", unreachable=True)
+        except requests.ConnectionError as exc:
+            return RetryableError(
+                f"endpoint unreachable ({_short_conn_error(exc)})",
+                unreachable=_is_refused_or_dns(exc),
+            )
+        except requests.RequestException as exc:
+            return RetryableError(f"request failed ({type(exc).__name__})")
+
+
+def _openai_models(resp: requests.Response) -> list[str] | None:
+    if resp.status_code != 200:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
+def _ollama_models(resp: requests.Response) -> list[str] | None:
+    if resp.status_code != 200:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    data = body.get("models") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    names = []
+    for m in data:
+        if isinstance(m, dict):
+            name = m.get("name") or m.get("model")
+            if isinstance(name, str):
+                names.append(name)
+    return names
+
+
+def _short_conn_error(exc: BaseException) -> str:
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "NameResolutionError" in text:
+        return "DNS lookup failed"
+    if "Connection reset" in text:
+        return "connection reset"
+    if "RemoteDisconnected" in text or "closed connection" in text:
+        return "server closed the connection"
+    return type(exc).__name__
