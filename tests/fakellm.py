@@ -250,6 +250,8 @@ class FakeLLM:
         self.latency = latency
         self.models: list[str] = list(models) if models else ["fake-model"]
         self.ollama_only = False
+        # When set, /v1 requests without "Authorization: Bearer <key>" get a 401.
+        self.require_api_key: str | None = None
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -425,6 +427,23 @@ class FakeLLM:
         with self._lock:
             self._records.append(rec)
 
+        if (
+            self.require_api_key
+            and path.startswith("/v1/")
+            and headers.get("Authorization") != f"Bearer {self.require_api_key}"
+        ):
+            return self._send(
+                h,
+                rec,
+                401,
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
         if method == "GET" and path == "/v1/models":
             if self.ollama_only:
                 return self._send(h, rec, 404, {"error": {"message": "not found"}})
@@ -501,16 +520,18 @@ class FakeLLM:
             while reply is not None and reply.kind == "delay":
                 self._sleep(reply.seconds)
                 reply = reply.then
-            if self._stopping.is_set():
-                return
-            self._answer(h, rec, reply)
         finally:
+            # Leave the in-flight count before the reply goes out: a client that gets
+            # its answer and immediately sends the next call for the same run must not
+            # be counted as overlapping with itself.
             with self._lock:
                 self._in_flight -= 1
                 if run is not None:
                     self._run_in_flight[run] -= 1
                     if self._run_in_flight[run] <= 0:
                         del self._run_in_flight[run]
+        if not self._stopping.is_set():
+            self._answer(h, rec, reply)
 
     def _answer(self, h: _Handler, rec: RequestRecord, reply: Reply | None) -> None:
         model = rec.json.get("model") or self.models[0]
