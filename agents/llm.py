@@ -112,6 +112,20 @@ class LLMError(Exception):
     def __str__(self) -> str:
         return f"{self.reason} (after {self.attempts} attempt{'s' if self.attempts != 1 else ''})"
 
+    def __reduce__(self):
+        # Keep the fields when the error crosses a process boundary (Celery, pickling);
+        # the default reduce would rebuild it from the message alone.
+        return (
+            _rebuild_llm_error,
+            (self.reason, self.attempts, self.status, self.unreachable),
+        )
+
+
+def _rebuild_llm_error(
+    reason: str, attempts: int, status: int | None, unreachable: bool
+) -> LLMError:
+    return LLMError(reason, attempts=attempts, status=status, unreachable=unreachable)
+
 
 class _NonRetryable(Exception):
     def __init__(self, reason: str, status: int | None) -> None:
@@ -270,7 +284,7 @@ class LLMClient:
         unreachable_only = True
         attempts = 0
         try:
-            for attempt in build_retrying(policy, on_retry=on_retry):
+            for attempt in build_retrying(policy, on_retry=self._retry_hook(profile, on_retry)):
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     try:
@@ -301,6 +315,27 @@ class LLMClient:
         result.latency_s = time.monotonic() - started
         return result
 
+    @staticmethod
+    def _retry_hook(
+        profile: LLMProfile, on_retry: Callable[[RetryInfo], None] | None
+    ) -> Callable[[RetryInfo], None]:
+        def hook(info: RetryInfo) -> None:
+            # Operators see retries in worker logs even when the caller records nothing;
+            # the profile's repr is never logged because of the key.
+            log.info(
+                "LLM call retry: tier=%s model=%s attempt=%d/%d reason=%s wait=%.2fs",
+                profile.tier,
+                profile.model,
+                info.attempt,
+                info.max_attempts,
+                info.reason,
+                info.wait_s,
+            )
+            if on_retry is not None:
+                on_retry(info)
+
+        return hook
+
     def _attempt(
         self,
         profile: LLMProfile,
@@ -325,15 +360,24 @@ class LLMClient:
         if profile.api_key:
             req_headers["Authorization"] = f"Bearer {profile.api_key}"
 
+        # A refused or unroutable endpoint should fail fast even when generations are
+        # allowed to take minutes.
+        connect_timeout = min(profile.timeout, 10.0)
         try:
             resp = self._session.post(
                 _chat_url(profile.base_url),
                 data=json.dumps(payload),
                 headers=req_headers,
-                timeout=(min(profile.timeout, 10.0), profile.timeout),
+                timeout=(connect_timeout, profile.timeout),
             )
+        except requests.ConnectTimeout as exc:
+            raise RetryableError(
+                f"connect timeout after {_secs(connect_timeout)}", unreachable=True
+            ) from exc
         except requests.Timeout as exc:
-            raise RetryableError(f"timeout after {profile.timeout:g}s", unreachable=True) from exc
+            raise RetryableError(
+                f"timeout after {_secs(profile.timeout)}", unreachable=True
+            ) from exc
         except requests.ConnectionError as exc:
             if _is_refused_or_dns(exc):
                 raise RetryableError(
@@ -362,12 +406,12 @@ class LLMClient:
         try:
             body = resp.json()
         except ValueError as exc:
-            raise RetryableError("invalid JSON in response", status=status) from exc
+            raise RetryableError("invalid JSON in response") from exc
         if not isinstance(body, dict):
-            raise RetryableError("invalid response shape", status=status)
+            raise RetryableError("invalid response shape")
         choices = body.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise RetryableError("no choices", status=status)
+            raise RetryableError("no choices")
 
         choice = choices[0]
         message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
@@ -378,7 +422,7 @@ class LLMClient:
         usage.add(_usage_from(body, messages, content))
 
         if not content.strip() and not tool_calls and finish_reason != "tool_calls":
-            raise RetryableError("empty content", status=status)
+            raise RetryableError("empty content")
 
         return ChatResult(
             content=content,
@@ -463,7 +507,7 @@ class LLMClient:
         try:
             return self._session.get(url, headers=headers, timeout=timeout)
         except requests.Timeout:
-            return RetryableError(f"timeout after {timeout[1]:g}s", unreachable=True)
+            return RetryableError(f"timeout after {_secs(timeout[1])}", unreachable=True)
         except requests.ConnectionError as exc:
             return RetryableError(
                 f"endpoint unreachable ({_short_conn_error(exc)})",
@@ -503,6 +547,10 @@ def _ollama_models(resp: requests.Response) -> list[str] | None:
             if isinstance(name, str):
                 names.append(name)
     return names
+
+
+def _secs(value: float) -> str:
+    return f"{value:.1f}s" if round(value, 1) == value else f"{value:g}s"
 
 
 def _short_conn_error(exc: BaseException) -> str:

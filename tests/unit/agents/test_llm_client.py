@@ -386,3 +386,29 @@ def test_list_models_when_nothing_lists_models(fake, client):
         client.list_models(profile)
     assert err.value.status == 404
     assert err.value.unreachable is False
+
+
+def test_exhausted_content_failures_carry_no_http_status(fake, client, profile):
+    fake.when(*always(no_choices()))
+    with pytest.raises(LLMError) as err:
+        client.chat(dataclasses.replace(profile, max_retries=1), MSGS)
+    assert err.value.reason == "no choices"
+    assert err.value.status is None and err.value.unreachable is False
+
+
+def test_llm_error_survives_pickling():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(LLMError("HTTP 503", attempts=4, status=503)))
+    assert (err.reason, err.attempts, err.status, err.unreachable) == ("HTTP 503", 4, 503, False)
+    assert str(err) == "HTTP 503 (after 4 attempts)"
+
+
+def test_retries_are_logged_without_the_key(fake, client, profile, caplog):
+    secret = "sk-do-not-log"
+    fake.script(error(503))
+    with caplog.at_level("INFO", logger="agents.llm"):
+        client.chat(dataclasses.replace(profile, api_key=secret), MSGS)
+    assert "HTTP 503 from endpoint" in caplog.text
+    assert "attempt=1/4" in caplog.text
+    assert secret not in caplog.text
