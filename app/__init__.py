@@ -1,0 +1,49 @@
+"""legato's Flask application: the HTTP API over the job database."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from app.config import Settings, get_settings
+from app.db import db
+
+
+def create_app(settings: Settings | None = None, **config: Any) -> Flask:
+    settings = settings or get_settings()
+    settings.legato_data_dir.mkdir(parents=True, exist_ok=True)
+
+    flask_app = Flask(__name__)
+    flask_app.config.update(
+        SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    flask_app.config.update(config)
+    flask_app.extensions["legato.settings"] = settings
+    db.init_app(flask_app)
+
+    from app.api import register_blueprints
+    from app.errors import register_error_handlers
+
+    register_error_handlers(flask_app)
+    register_blueprints(flask_app)
+    logging.getLogger(__name__).debug("app created (embedded=%s)", settings.embedded)
+    return flask_app
+
+
+def _engine_options(settings: Settings) -> dict[str, Any]:
+    if settings.embedded:
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    # A worker thread holds a connection only between LLM calls, but every thread may
+    # want one at once.
+    return {
+        "pool_pre_ping": True,
+        "pool_size": settings.worker_concurrency + 4,
+        "max_overflow": 8,
+        "pool_timeout": 10,
+        "connect_args": {"connect_timeout": 5},
+    }

@@ -1,0 +1,221 @@
+"""/api/jobs: submit, list, show, follow and cancel jobs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+from sqlalchemy import select
+
+from app.api.spec import spec
+from app.auth import Principal, principal
+from app.catalog import load_for_job
+from app.config import Settings
+from app.db import db
+from app.errors import Conflict, Forbidden, NotFound, TooLarge, Unprocessable
+from app.jobs import cancel_job, create_job
+from app.models import Job, JobEvent, MovementRun
+from app.schemas import (
+    EventList,
+    EventOut,
+    EventsQuery,
+    JobCreate,
+    JobDetail,
+    JobList,
+    JobListQuery,
+    JobOut,
+    MovementRunOut,
+)
+from app.status import JOB_TERMINAL
+
+log = logging.getLogger(__name__)
+bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
+
+SSE_POLL_SECONDS = 0.25
+SSE_KEEPALIVE_SECONDS = 15.0
+
+
+def _settings() -> Settings:
+    return current_app.extensions["legato.settings"]
+
+
+def visible_job(job_id: uuid.UUID, who: Principal) -> Job:
+    """The job if this principal may see it; anything else is a 404, never a hint."""
+    job = db.session.get(Job, job_id)
+    if job is None or not (job.owner_id == who.owner or job.visibility == "public" or who.admin):
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+@spec.route(bp, "", "POST", summary="Submit a job", body=JobCreate, responses={201: JobOut})
+def submit_job(body: JobCreate):
+    settings = _settings()
+    who = principal()
+    size = len(body.instruction.encode())
+    if size > settings.max_instruction_bytes:
+        raise TooLarge(
+            f"instruction is {size} bytes; the limit is {settings.max_instruction_bytes}"
+        )
+    tier = body.tier or settings.default_tier
+    if tier not in settings.tiers:
+        raise Unprocessable(
+            f"unknown tier {tier!r}", code="unknown_tier", details={"tiers": list(settings.tiers)}
+        )
+    piece = load_for_job(who.owner, body.piece or settings.default_piece, settings)
+    job, dispatch = create_job(
+        owner_id=who.owner,
+        instruction=body.instruction,
+        piece_name=piece.name,
+        piece_snapshot=piece.model_dump(mode="json"),
+        initial_movement=piece.initial_movement,
+        tier=tier,
+        max_attempts=body.max_attempts,
+        visibility=body.visibility,
+        payload=body.payload,
+    )
+    db.session.commit()
+    try:
+        dispatch.send()
+    except Exception:  # the job is committed; the reconciler re-sends what was not published
+        log.warning(
+            "job %s accepted but not yet enqueued (broker unreachable)", job.id, exc_info=True
+        )
+    return JobOut.model_validate(job, from_attributes=True), 201
+
+
+@spec.route(
+    bp, "", "GET", summary="List jobs", query=JobListQuery, responses={200: JobList}, errors=(403,)
+)
+def list_jobs(query: JobListQuery):
+    who = principal()
+    stmt = select(Job).order_by(Job.created_at.desc(), Job.id)
+    if query.owner is not None and query.owner != who.owner and not who.admin:
+        raise Forbidden("only admins may list other owners' jobs")
+    owner = query.owner or who.owner
+    if owner != "*":
+        stmt = stmt.where(Job.owner_id == owner)
+    if query.status:
+        stmt = stmt.where(Job.status == query.status)
+    if query.piece:
+        stmt = stmt.where(Job.piece_name == query.piece)
+    rows = db.session.scalars(stmt.offset(query.offset).limit(query.limit + 1)).all()
+    more = len(rows) > query.limit
+    return JobList(
+        items=[JobOut.model_validate(j, from_attributes=True) for j in rows[: query.limit]],
+        limit=query.limit,
+        offset=query.offset,
+        next_offset=query.offset + query.limit if more else None,
+    )
+
+
+@spec.route(
+    bp,
+    "/<uuid:job_id>",
+    "GET",
+    summary="Show a job with its movement runs",
+    responses={200: JobDetail},
+    errors=(404,),
+)
+def get_job(job_id: uuid.UUID):
+    job = visible_job(job_id, principal())
+    runs = db.session.scalars(
+        select(MovementRun)
+        .where(MovementRun.job_id == job.id)
+        .order_by(MovementRun.attempt, MovementRun.iteration, MovementRun.created_at)
+    ).all()
+    out = JobOut.model_validate(job, from_attributes=True).model_dump()
+    out["runs"] = [MovementRunOut.model_validate(r, from_attributes=True) for r in runs]
+    return JobDetail.model_validate(out)
+
+
+@spec.route(
+    bp,
+    "/<uuid:job_id>/cancel",
+    "POST",
+    summary="Cancel a job",
+    responses={200: JobOut},
+    errors=(403, 404, 409),
+)
+def cancel(job_id: uuid.UUID):
+    who = principal()
+    job = visible_job(job_id, who)
+    if job.owner_id != who.owner and not who.admin:
+        raise Forbidden("only the job's owner may cancel it")
+    if job.status in JOB_TERMINAL or not cancel_job(job, reason=f"cancelled by {who.owner}"):
+        db.session.rollback()
+        current = db.session.get(Job, job_id)
+        raise Conflict(
+            f"job is {current.status}; only unfinished jobs can be cancelled",
+            code="illegal_state",
+            details={"status": current.status},
+        )
+    db.session.commit()
+    db.session.refresh(job)
+    return JobOut.model_validate(job, from_attributes=True)
+
+
+@spec.route(
+    bp,
+    "/<uuid:job_id>/events",
+    "GET",
+    summary="A job's events; with follow=1, a text/event-stream until the job ends",
+    query=EventsQuery,
+    responses={200: EventList},
+    errors=(404,),
+)
+def job_events(job_id: uuid.UUID, query: EventsQuery):
+    job = visible_job(job_id, principal())
+    if not query.follow:
+        events = _events_after(job.id, query.after, query.limit)
+        return EventList(
+            items=[EventOut.model_validate(e, from_attributes=True) for e in events],
+            job_status=job.status,
+        )
+    after = query.after
+    last_event_id = request.headers.get("Last-Event-ID", "")
+    if last_event_id.isdigit():
+        after = max(after, int(last_event_id))
+    return Response(
+        stream_with_context(_stream(job.id, after)),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _events_after(job_id: uuid.UUID, after: int, limit: int) -> list[JobEvent]:
+    return list(
+        db.session.scalars(
+            select(JobEvent)
+            .where(JobEvent.job_id == job_id, JobEvent.id > after)
+            .order_by(JobEvent.id)
+            .limit(limit)
+        )
+    )
+
+
+def _stream(job_id: uuid.UUID, after: int) -> Iterator[str]:
+    last_sent = time.monotonic()
+    yield ": following job events\n\n"
+    while True:
+        # Status first: if it is terminal now, every event up to the end is already committed.
+        status = db.session.scalar(select(Job.status).where(Job.id == job_id))
+        events = _events_after(job_id, after, 500)
+        db.session.rollback()  # end the read transaction; don't hold a connection while idle
+        for event in events:
+            after = event.id
+            payload = EventOut.model_validate(event, from_attributes=True).model_dump(mode="json")
+            yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(payload)}\n\n"
+            last_sent = time.monotonic()
+        if len(events) == 500:
+            continue
+        if status in JOB_TERMINAL:
+            yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+            return
+        if time.monotonic() - last_sent > SSE_KEEPALIVE_SECONDS:
+            yield ": keepalive\n\n"
+            last_sent = time.monotonic()
+        time.sleep(SSE_POLL_SECONDS)

@@ -1,0 +1,105 @@
+"""The HTTP client behind `legato submit|jobs|show|cancel` (LEGATO_API_URL, LEGATO_TOKEN)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from app.cli.sse import SseEvent, parse_sse
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+class ApiClientError(Exception):
+    def __init__(self, status: int | None, code: str, message: str, details: Any = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class ApiClient:
+    def __init__(
+        self, base_url: str | None = None, token: str | None = None, timeout: float = 30.0
+    ):
+        self.base_url = (base_url or os.environ.get("LEGATO_API_URL") or DEFAULT_API_URL).rstrip(
+            "/"
+        )
+        token = token or os.environ.get("LEGATO_TOKEN")
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self.session.request(
+                method, self.base_url + path, timeout=self.timeout, **kwargs
+            )
+        except requests.ConnectionError:
+            raise ApiClientError(
+                None,
+                "unreachable",
+                f"cannot reach the legato API at {self.base_url} "
+                "(is `legato run` up? set LEGATO_API_URL)",
+            ) from None
+        if resp.status_code >= 400:
+            raise _error_from(resp)
+        return resp.json()
+
+    def submit(self, **body: Any) -> dict:
+        return self.request(
+            "POST", "/api/jobs", json={k: v for k, v in body.items() if v is not None}
+        )
+
+    def jobs(self, **params: Any) -> dict:
+        return self.request(
+            "GET", "/api/jobs", params={k: v for k, v in params.items() if v is not None}
+        )
+
+    def job(self, job_id: str) -> dict:
+        return self.request("GET", f"/api/jobs/{job_id}")
+
+    def cancel(self, job_id: str) -> dict:
+        return self.request("POST", f"/api/jobs/{job_id}/cancel")
+
+    def follow(self, job_id: str) -> Iterator[SseEvent]:
+        """Stream a job's events until it ends, reconnecting from the last id on a drop."""
+        last_id = "0"
+        while True:
+            try:
+                with self.session.get(
+                    f"{self.base_url}/api/jobs/{job_id}/events",
+                    params={"follow": 1, "after": last_id},
+                    stream=True,
+                    timeout=(self.timeout, 60),
+                ) as resp:
+                    if resp.status_code >= 400:
+                        raise _error_from(resp)
+                    lines = resp.iter_lines(decode_unicode=True)
+                    for event in parse_sse(lines):
+                        if event.id:
+                            last_id = event.id
+                        yield event
+                        if event.event == "end":
+                            return
+            except (
+                requests.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.Timeout,
+            ):
+                time.sleep(1.0)
+
+
+def _error_from(resp: requests.Response) -> ApiClientError:
+    try:
+        err = resp.json()["error"]
+        return ApiClientError(
+            resp.status_code, err.get("code", "error"), err.get("message", ""), err.get("details")
+        )
+    except (ValueError, KeyError, TypeError):
+        return ApiClientError(
+            resp.status_code, "http_error", f"HTTP {resp.status_code} from {resp.url}"
+        )

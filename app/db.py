@@ -1,0 +1,76 @@
+"""The Flask-SQLAlchemy handle plus the few SQL expressions that need a dialect.
+
+Time always comes from the database clock (DESIGN.md invariant 5), so lease and
+backoff arithmetic is written as SQL, compiled per dialect here.
+"""
+
+from __future__ import annotations
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+
+
+class utcnow(FunctionElement):
+    """The database's current UTC time."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+
+
+class utcnow_plus(FunctionElement):
+    """The database's current UTC time plus a number of seconds (may be a bound value)."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+
+
+@compiles(utcnow)
+def _utcnow_default(element, compiler, **kw):
+    # clock_timestamp(), not now(): a long transaction must not see a frozen clock.
+    return "clock_timestamp()"
+
+
+@compiles(utcnow, "sqlite")
+def _utcnow_sqlite(element, compiler, **kw):
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+@compiles(utcnow_plus)
+def _utcnow_plus_default(element, compiler, **kw):
+    (seconds,) = list(element.clauses)
+    return f"clock_timestamp() + make_interval(secs => {compiler.process(seconds, **kw)})"
+
+
+@compiles(utcnow_plus, "sqlite")
+def _utcnow_plus_sqlite(element, compiler, **kw):
+    (seconds,) = list(element.clauses)
+    return (
+        "strftime('%Y-%m-%d %H:%M:%f', 'now', "
+        f"printf('%+.3f seconds', {compiler.process(seconds, **kw)}))"
+    )
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """WAL lets the API, workers and the Kombu transport share one SQLite file."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

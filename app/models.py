@@ -1,0 +1,186 @@
+"""Tables. Status columns are written only by `app.transitions` (DESIGN.md invariant 2)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import db, utcnow
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for event logs.
+EventId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=utcnow(), nullable=False)
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(
+        DateTime(timezone=True), server_default=utcnow(), onupdate=utcnow(), nullable=False
+    )
+
+
+class Job(db.Model):
+    __tablename__ = "jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    visibility: Mapped[str] = mapped_column(String(16), nullable=False, default="private")
+    tier: Mapped[str] = mapped_column(String(64), nullable=False)
+    piece_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # The resolved piece as validated at submission; workers run this, never the files.
+    piece_snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    instruction: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="queued")
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    next_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error_summary: Mapped[str | None] = mapped_column(Text)
+    abort_reason: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    current_movement: Mapped[str | None] = mapped_column(String(200))
+    current_activity: Mapped[str | None] = mapped_column(String(500))
+    parent_job_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="SET NULL")
+    )
+    subtask_depth: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    task_kind: Mapped[str] = mapped_column(String(32), nullable=False, default="piece")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    tokens_in: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    tokens_out: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _updated()
+
+    runs: Mapped[list[MovementRun]] = relationship(
+        back_populates="job",
+        order_by="(MovementRun.attempt, MovementRun.iteration, MovementRun.created_at)",
+        lazy="raise_on_sql",
+    )
+
+    __table_args__ = (
+        # owner listings, newest first; status/piece filters ride on the same prefix
+        Index("ix_jobs_owner_created", "owner_id", "created_at"),
+        Index("ix_jobs_status_created", "status", "created_at"),
+        # dispatch_retries: WHERE status = 'retry' AND next_retry_at <= now
+        Index("ix_jobs_status_next_retry", "status", "next_retry_at"),
+        Index("ix_jobs_parent", "parent_job_id"),
+    )
+
+
+class MovementRun(db.Model):
+    __tablename__ = "movement_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    )
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Sub-movements of a parallel movement point at the parent movement's run.
+    parent_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("movement_runs.id", ondelete="CASCADE")
+    )
+    iteration: Mapped[int] = mapped_column(Integer, nullable=False)
+    movement_iteration: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="pending")
+    tier: Mapped[str] = mapped_column(String(64), nullable=False)
+    prompt: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    matched_rule: Mapped[int | None] = mapped_column(Integer)
+    matched_condition: Mapped[str | None] = mapped_column(Text)
+    next: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retry_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    tokens_in: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _updated()
+
+    job: Mapped[Job] = relationship(back_populates="runs", lazy="raise_on_sql")
+
+    __table_args__ = (
+        Index("ix_movement_runs_job_attempt", "job_id", "attempt", "iteration"),
+        # recover_stuck: WHERE status = 'running' AND lease_expires_at < now
+        Index("ix_movement_runs_status_lease", "status", "lease_expires_at"),
+        # reconcile: WHERE status = 'pending' AND created_at < now - threshold
+        Index("ix_movement_runs_status_created", "status", "created_at"),
+        Index("ix_movement_runs_parent", "parent_run_id"),
+    )
+
+
+class JobEvent(db.Model):
+    """Append-only progress log; the id orders events (and is the SSE event id)."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = _created()
+
+    __table_args__ = (Index("ix_job_events_job_id_id", "job_id", "id"),)
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(200))
+    # sha256 of the token; the token itself is shown once and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    is_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_api_tokens_owner", "owner_id"),)
+
+
+class Agent(db.Model):
+    __tablename__ = "agents"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    tier: Mapped[str] = mapped_column(String(64), nullable=False)
+    model: Mapped[str | None] = mapped_column(String(200))
+    system_prompt: Mapped[str | None] = mapped_column(Text)
+    allowed_tools: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    max_tool_calls: Mapped[int | None] = mapped_column(Integer)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    dedicated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)

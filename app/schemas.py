@@ -1,0 +1,186 @@
+"""Request and response models: they validate the API and generate /openapi.json."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+JOB_STATUSES = Literal[
+    "queued",
+    "running",
+    "retry",
+    "waiting_human",
+    "waiting_subtasks",
+    "succeeded",
+    "failed",
+    "cancelled",
+]
+
+
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL; refuse it at the edge instead of failing on insert."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
+class Body(BaseModel):
+    """Request bodies: unknown fields are an error, and JSON types are taken strictly."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """Query strings arrive as text, so values are coerced (but unknown keys still refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobCreate(Body):
+    instruction: str = Field(min_length=1, description="What the job should do.")
+    piece: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="Piece name; defaults to DEFAULT_PIECE."
+    )
+    tier: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="Role tier; defaults to DEFAULT_TIER."
+    )
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    visibility: Literal["private", "public"] = "private"
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("instruction", "payload")
+    @classmethod
+    def _reject_nul(cls, value: Any) -> Any:
+        return _no_nul(value)
+
+    @field_validator("instruction")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class JobListQuery(Query):
+    status: JOB_STATUSES | None = None
+    piece: str | None = Field(default=None, pattern=NAME_PATTERN)
+    owner: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Admins only: an owner id, or * for every owner.",
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class EventsQuery(Query):
+    follow: bool = False
+    after: int = Field(default=0, ge=0, le=2**62, description="Only events with a larger id.")
+    limit: int = Field(default=500, ge=1, le=5000)
+
+
+class MovementRunOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    attempt: int
+    iteration: int
+    movement_iteration: int
+    status: str
+    tier: str
+    parent_run_id: uuid.UUID | None
+    output: str | None
+    matched_rule: int | None
+    matched_condition: str | None
+    next: str | None
+    error: str | None
+    retry_count: int
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int | None
+    model: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    owner_id: str
+    visibility: str
+    tier: str
+    piece_name: str
+    instruction: str
+    status: str
+    attempt: int
+    max_attempts: int
+    next_retry_at: datetime | None
+    error_summary: str | None
+    abort_reason: str | None
+    result: str | None
+    current_movement: str | None
+    current_activity: str | None
+    parent_job_id: uuid.UUID | None
+    subtask_depth: int
+    task_kind: str
+    payload: dict[str, Any]
+    tokens_in: int
+    tokens_out: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+class JobDetail(JobOut):
+    runs: list[MovementRunOut]
+
+
+class JobList(BaseModel):
+    items: list[JobOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class EventOut(BaseModel):
+    id: int
+    kind: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+    job_status: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
