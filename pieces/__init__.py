@@ -6,7 +6,7 @@ and facet files while loading; everything after that works on the resolved ``Pie
 
 from pieces.conditions import ConditionSyntaxError, parse_condition
 from pieces.library import BUILTIN_DIR, PieceLibrary, compile_piece
-from pieces.loops import LoopTrigger, check_loop_monitors, trailing_cycles
+from pieces.loops import LoopTrigger, check_loop_monitors, loop_judge_prompt, trailing_cycles
 from pieces.model import LoopMonitor, Movement, OutputContract, Piece, Rule
 from pieces.problems import PieceInvalid, PieceNotFound, Problem, ValidationReport
 from pieces.prompt import build_prompt
@@ -20,6 +20,7 @@ from pieces.rules import (
     needs_judge,
     parse_judge_reply,
     strip_tags,
+    unmatched_summary,
 )
 from pieces.variables import PromptContext, expand
 
@@ -47,10 +48,12 @@ __all__ = [
     "extract_reports",
     "judge_prompt",
     "last_tag",
+    "loop_judge_prompt",
     "match_by_tag",
     "needs_judge",
     "parse_condition",
     "parse_judge_reply",
     "strip_tags",
     "trailing_cycles",
+    "unmatched_summary",
 ]

@@ -74,13 +74,24 @@ def _movement(res: FacetResolver, raw: RawMovement, top_level: bool) -> Movement
     )
 
 
-def _judge(res: FacetResolver, index: int, raw: RawJudge | None) -> Movement | None:
+def _default_judge_instruction(cycle: list[str]) -> str:
+    loop = " → ".join(cycle)
+    return (
+        f"The movements {loop} have now run in this order {{cycle_count}} times in a row. "
+        "Judge from the previous response and the reports whether this loop is still "
+        "making progress, and decide where the job goes next."
+    )
+
+
+def _judge(
+    res: FacetResolver, index: int, raw: RawJudge | None, cycle: list[str]
+) -> Movement | None:
     if raw is None:
         return None
     return Movement(
         name=f"loop_monitors[{index}].judge",
         persona=res.resolve("personas", raw.persona),
-        instruction=_instruction(res, raw),
+        instruction=_instruction(res, raw) or _default_judge_instruction(cycle),
         edit=False,
         required_permission_mode="readonly",
         rules=[_rule(i, r) for i, r in enumerate(raw.rules)],
@@ -92,7 +103,7 @@ def build_piece(
 ) -> Piece | None:
     """Resolve every facet (recording problems on ``res``); a Piece only when buildable."""
     movements = [_movement(res, mv, top_level=True) for mv in raw.movements]
-    monitors = [(lm, _judge(res, i, lm.judge)) for i, lm in enumerate(raw.loop_monitors)]
+    monitors = [(lm, _judge(res, i, lm.judge, lm.cycle)) for i, lm in enumerate(raw.loop_monitors)]
     name = raw.name or default_name
     if not name or not movements:
         return None

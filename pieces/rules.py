@@ -140,3 +140,12 @@ def evaluate_aggregate(movement: Movement, sub_results: dict[str, str]) -> RuleM
         if _aggregate_holds(rule, subs, sub_results):
             return RuleMatch.of(rule, "aggregate")
     return None
+
+
+def unmatched_summary(movement: Movement, output: str | None, limit: int = 400) -> str:
+    """Why the job stops when no rule matched: the rules offered and how the output ended."""
+    text = " ".join((output or "").split())
+    tail = text if len(text) <= limit else "..." + text[-limit:]
+    offered = "; ".join(f"[STEP:{r.index}] {r.condition}" for r in movement.rules)
+    shown = f'"{tail}"' if tail else "no output"
+    return f'no rule of "{movement.name}" matched ({offered}); the output ended with {shown}'

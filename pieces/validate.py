@@ -15,7 +15,7 @@ from pieces.parse import at
 from pieces.problems import Problem, closest, did_you_mean
 from pieces.schema import PERMISSION_MODES, TERMINALS, RawMovement, RawPiece, RawRule
 
-_TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _REPORT_VAR = re.compile(r"\{report:([^{}\n]+)\}")
 
 
@@ -110,7 +110,7 @@ class _Checker:
             self.error(
                 at(mv.path, "tier"),
                 f'invalid tier name "{mv.tier}"',
-                "letters, digits, '.', '_' and '-' only",
+                "letters, digits, '_' and '-' only",
             )
         if mv.instruction is not None and mv.instruction_template is not None:
             self.warn(
