@@ -320,8 +320,8 @@ class LLMClient:
         profile: LLMProfile, on_retry: Callable[[RetryInfo], None] | None
     ) -> Callable[[RetryInfo], None]:
         def hook(info: RetryInfo) -> None:
-            # Operators see retries in worker logs even when the caller records nothing;
-            # the profile's repr is never logged because of the key.
+            # Operators see retries in worker logs even when the caller records nothing.
+            # Fields are picked one by one so nothing secret can slip into a log line.
             log.info(
                 "LLM call retry: tier=%s model=%s attempt=%d/%d reason=%s wait=%.2fs",
                 profile.tier,

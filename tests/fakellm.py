@@ -11,7 +11,9 @@ movement run.
         fake.script(error(500), empty())
         ...  # point LLM_BASE_URL at fake.url
 
-Standalone: ``python -m tests.fakellm --port 8999 --latency 1.0``.
+Standalone: ``python -m tests.fakellm --port 8999 --latency 1.0``; a process that
+cannot reach the Python API uses ``GET /_fake/stats``, ``POST /_fake/reset`` and
+``POST /_fake/latency {"latency": 0.5}``.
 """
 
 from __future__ import annotations
@@ -415,6 +417,8 @@ class FakeLLM:
                 body = json.loads(raw)
             except ValueError:
                 body = None
+        if path.startswith("/_fake/"):
+            return self._control(h, method, path, body)
         headers = {k: v for k, v in h.headers.items()}
         attempt = h.headers.get(ATTEMPT_HEADER)
         rec = RequestRecord(
@@ -481,6 +485,34 @@ class FakeLLM:
                 )
             return self._chat(h, rec)
         return self._send(h, rec, 404, {"error": {"message": f"no route {method} {path}"}})
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            chat = sum(1 for r in self._records if r.path.endswith("/chat/completions"))
+            return {
+                "requests": len(self._records),
+                "chat_requests": chat,
+                "in_flight": self._in_flight,
+                "max_in_flight": self._max_in_flight,
+                "latency": self.latency,
+            }
+
+    def _control(self, h: _Handler, method: str, path: str, body: Any) -> None:
+        # For a fake running in another process (``python -m tests.fakellm``), where the
+        # Python API is out of reach: the benchmark reads the achieved concurrency here.
+        # Not recorded, so it never shows up in a test's request assertions.
+        if method == "GET" and path == "/_fake/stats":
+            return h.send_json(200, self.stats())
+        if method == "POST" and path == "/_fake/reset":
+            self.reset()
+            return h.send_json(200, self.stats())
+        if method == "POST" and path == "/_fake/latency":
+            value = body.get("latency") if isinstance(body, dict) else None
+            if not isinstance(value, (int, float)) or value < 0:
+                return h.send_json(400, {"error": {"message": "latency must be a number >= 0"}})
+            self.latency = float(value)
+            return h.send_json(200, self.stats())
+        return h.send_json(404, {"error": {"message": f"no control route {method} {path}"}})
 
     def _send(
         self,

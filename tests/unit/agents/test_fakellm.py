@@ -275,6 +275,20 @@ def test_standalone_cli():
             timeout=5,
         )
         assert resp.json()["choices"][0]["message"]["content"].endswith("[STEP:0]")
+        base = f"http://127.0.0.1:{port}/_fake"
+        stats = requests.get(f"{base}/stats", timeout=5).json()
+        assert stats["chat_requests"] == 1 and stats["max_in_flight"] == 1
+        assert stats["latency"] == 0.1
+        assert requests.post(f"{base}/latency", json={"latency": 0}, timeout=5).ok
+        assert requests.post(f"{base}/latency", json={"latency": -1}, timeout=5).status_code == 400
+        after = requests.post(f"{base}/reset", timeout=5).json()
+        assert after == {
+            "requests": 0,
+            "chat_requests": 0,
+            "in_flight": 0,
+            "max_in_flight": 0,
+            "latency": 0.0,
+        }
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
