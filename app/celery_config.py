@@ -23,8 +23,8 @@ def celery_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         transport_options["global_keyprefix"] = settings.broker_key_prefix
     if settings.broker_visibility_timeout:
         transport_options["visibility_timeout"] = settings.broker_visibility_timeout
-    if settings.celery_broker_url.startswith("sqla+"):
-        transport_options.setdefault("polling_interval", 0.2)
+    # (Kombu's SQLAlchemy transport hands every transport option to create_engine, so
+    # the embedded broker keeps its default 1 s polling interval.)
     config: dict[str, Any] = {
         "broker_url": settings.celery_broker_url,
         "broker_transport_options": transport_options,

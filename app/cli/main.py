@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
 from app.cli.client import ApiClient, ApiClientError
 from app.cli.render import describe_event, job_line
-from app.config import get_settings
+from app.config import Settings, get_settings
 
 
 def _client() -> ApiClient:
@@ -39,25 +40,80 @@ def cli() -> None:
 @click.option("--concurrency", default=None, type=int, help="Worker threads (WORKER_CONCURRENCY).")
 def run(host: str, port: int, concurrency: int | None) -> None:
     """Start the API, a worker for every tier, and beat: the whole system, one command."""
-    from app.cli.supervisor import Child, legato_argv, supervise
+    from app.cli.supervisor import supervise
     from app.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings)
-    worker = ["worker", "--tier", "all", "--beat"]
-    if concurrency:
-        worker += ["--concurrency", str(concurrency)]
-    children = [
-        Child("worker", legato_argv(*worker)),
-        Child("api", legato_argv("api", "--host", host, "--port", str(port))),
-    ]
     click.echo(
         f"legato: API on http://{host}:{port}  database {_safe_url(settings.sqlalchemy_url)}"
         f"  broker {_safe_url(settings.celery_broker_url)}  tiers "
         f"{','.join(settings.tiers)}"
     )
     click.echo("legato: Ctrl-C stops everything")
-    sys.exit(supervise(children, env=dict(os.environ)))
+    sys.exit(supervise(_embedded_stack(host, port, concurrency, env=dict(os.environ))))
+
+
+def _embedded_stack(
+    host: str, port: int, concurrency: int | None, env: dict[str, str], stdout: int | None = None
+):
+    from app.cli.supervisor import Stack, legato_argv
+
+    worker = ["worker", "--tier", "all", "--beat"]
+    if concurrency:
+        worker += ["--concurrency", str(concurrency)]
+    return Stack(
+        children={
+            "worker": legato_argv(*worker),
+            "api": legato_argv("api", "--host", host, "--port", str(port), "--threads", "8"),
+        },
+        env=env,
+        stdout=stdout,
+    )
+
+
+@cli.command()
+@click.argument("instruction", default="Write a short note on why durable queues matter.")
+@click.option("--port", default=0, type=int, help="Default: a free port.")
+def demo(instruction: str, port: int) -> None:
+    """Start a throwaway embedded stack, run the demo piece to success, and stop it."""
+    import tempfile
+    import time
+
+    from app.migrate import upgrade
+
+    data_dir = tempfile.mkdtemp(prefix="legato-demo-")
+    port = port or _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "BROKER_URL", "LLM_BASE_URL")
+    }
+    env.update(LEGATO_DATA_DIR=data_dir, AUTH_MODE="none")
+    upgrade(Settings(legato_data_dir=Path(data_dir), database_url=None))
+    log_path = Path(data_dir) / "stack.log"
+    click.echo(f"legato demo: starting the embedded stack (log: {log_path})")
+    with open(log_path, "wb") as log:
+        stack = _embedded_stack("127.0.0.1", port, 4, env=env, stdout=log.fileno()).start()
+        try:
+            client = ApiClient(base_url=f"http://127.0.0.1:{port}")
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    client.request("GET", "/readyz")
+                    break
+                except ApiClientError:
+                    if stack.exited() or time.monotonic() > deadline:
+                        raise click.ClickException(
+                            f"the stack did not start; see {log_path}"
+                        ) from None
+                    time.sleep(0.5)
+            job = _api_call(client.submit, instruction=instruction, piece="demo")
+            click.echo(f"job {job['id']} submitted to the demo piece")
+            code = _follow(client, job["id"])
+        finally:
+            stack.stop()
+    sys.exit(code)
 
 
 @cli.command()
@@ -295,6 +351,14 @@ def cancel(job_id: str) -> None:
     """Cancel a job that has not finished."""
     job = _api_call(_client().cancel, job_id)
     click.echo(f"job {job['id']} {job['status']}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _safe_url(url: str) -> str:

@@ -1,8 +1,8 @@
-"""`legato run`: the whole stack as child processes of one command.
+"""The embedded stack as child processes of one command (`legato run`, `legato demo`).
 
-Children share this process group's terminal; Ctrl-C (or SIGTERM) stops them all,
-politely first. If any child dies, the rest are stopped too: a half-running
-embedded stack would only confuse.
+Each child gets its own session so the terminal's Ctrl-C reaches only us; we then
+stop the children in reverse order, politely first. If any child dies the rest
+are stopped too: a half-running embedded stack would only confuse.
 """
 
 from __future__ import annotations
@@ -12,23 +12,56 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 GRACE_SECONDS = 15.0
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    process: subprocess.Popen | None = None
 
 
 def legato_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "app.cli.main", *args]
 
 
-def supervise(children: list[Child], env: dict[str, str] | None = None) -> int:
+@dataclass
+class Stack:
+    children: dict[str, list[str]]
+    env: dict[str, str] | None = None
+    stdout: int | None = None
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self) -> Stack:
+        for name, argv in self.children.items():
+            self.processes[name] = subprocess.Popen(
+                argv,
+                env=self.env,
+                start_new_session=True,
+                stdout=self.stdout,
+                stderr=subprocess.STDOUT if self.stdout is not None else None,
+            )
+        return self
+
+    def exited(self) -> tuple[str, int] | None:
+        """The first child that has exited, with its status, if any."""
+        for name, process in self.processes.items():
+            code = process.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+
+
+def supervise(stack: Stack) -> int:
+    """Run the stack until Ctrl-C, SIGTERM, or a child's exit; return an exit status."""
     stopping = False
 
     def _stop(signum, frame):
@@ -36,44 +69,26 @@ def supervise(children: list[Child], env: dict[str, str] | None = None) -> int:
         stopping = True
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    exit_code = 0
     try:
-        for child in children:
-            # Own process group: the terminal's Ctrl-C reaches us, and we stop children in order.
-            child.process = subprocess.Popen(child.argv, env=env, start_new_session=True)
-        exit_code = 0
+        stack.start()
         while not stopping:
-            for child in children:
-                code = child.process.poll()
-                if code is not None:
-                    print(
-                        f"legato: {child.name} exited with status {code}; stopping",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    exit_code = code or 1
-                    stopping = True
-                    break
+            ended = stack.exited()
+            if ended:
+                name, code = ended
+                print(
+                    f"legato: {name} exited with status {code}; stopping",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                exit_code = code or 1
+                break
             time.sleep(0.2)
-        _terminate(children)
-        return exit_code
     finally:
+        stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _terminate(children: list[Child]) -> None:
-    for child in reversed(children):
-        if child.process and child.process.poll() is None:
-            _signal_group(child.process, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE_SECONDS
-    for child in children:
-        if child.process is None:
-            continue
-        try:
-            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _signal_group(child.process, signal.SIGKILL)
-            child.process.wait()
+    return exit_code
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

@@ -1,0 +1,47 @@
+# legato: `make run` starts everything on embedded defaults; `make test` proves it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: venv run demo test test-unit lint format bench services clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv           ## the whole system: API on :8000, a worker for every tier, beat
+	$(BIN)/legato run
+
+demo: venv          ## start the embedded stack, run the demo piece to success, stop
+	$(BIN)/legato demo
+
+services:           ## start PostgreSQL, Redis and dockerd if they are down
+	bash .ci/services.sh
+
+test: venv services ## every test, against real PostgreSQL, Redis, workers and dockerd
+	$(BIN)/pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$rc
+
+test-unit: venv     ## the pure tests only (no services needed)
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: venv services ## throughput and overhead against a raw Celery chain
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) .legato .pytest_cache .ruff_cache .hypothesis
