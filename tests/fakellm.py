@@ -33,6 +33,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
+
 __all__ = [
     "FakeLLM",
     "Reply",
@@ -111,6 +113,10 @@ def no_choices() -> Reply:
     return Reply("no_choices")
 
 
+def _as_reply(reply: Reply | str) -> Reply:
+    return text(reply) if isinstance(reply, str) else reply
+
+
 # -- records ---------------------------------------------------------------------------
 
 
@@ -120,7 +126,7 @@ class RequestRecord:
     method: str
     path: str
     json: Any
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict  # as received; lookups ignore case like HTTP does
     job: str | None = None
     run: str | None = None
     movement: str | None = None
@@ -332,12 +338,13 @@ class FakeLLM:
 
     # -- scripting ---------------------------------------------------------------------
 
-    def script(self, *replies: Reply) -> FakeLLM:
+    def script(self, *replies: Reply | str) -> FakeLLM:
+        """Queue replies for the next requests (a plain string means ``text(...)``)."""
         with self._lock:
-            self._queue.extend(replies)
+            self._queue.extend(_as_reply(r) for r in replies)
         return self
 
-    def when(self, match: str | Callable[[RequestRecord], bool], *replies: Reply) -> FakeLLM:
+    def when(self, match: str | Callable[[RequestRecord], bool], *replies: Reply | str) -> FakeLLM:
         """Answer requests that match with ``replies`` in turn (the last one repeats).
 
         ``match`` is a substring of the last user message or of the movement header, or
@@ -349,7 +356,7 @@ class FakeLLM:
             raise ValueError("when() needs at least one reply")
         predicate = _substring_rule(match) if isinstance(match, str) else match
         with self._lock:
-            self._rules.append(_Rule(predicate, list(replies)))
+            self._rules.append(_Rule(predicate, [_as_reply(r) for r in replies]))
         return self
 
     def reset(self) -> None:
@@ -419,7 +426,7 @@ class FakeLLM:
                 body = None
         if path.startswith("/_fake/"):
             return self._control(h, method, path, body)
-        headers = {k: v for k, v in h.headers.items()}
+        headers = CaseInsensitiveDict(h.headers.items())
         attempt = h.headers.get(ATTEMPT_HEADER)
         rec = RequestRecord(
             time=time.time(),

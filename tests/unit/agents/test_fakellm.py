@@ -58,7 +58,7 @@ def test_default_reply_has_openai_shape_and_mentions_movement(fake):
 
 
 def test_script_is_fifo_then_default(fake):
-    fake.script(text("one", usage=(3, 4)), text("two"))
+    fake.script(text("one", usage=(3, 4)), "two")
     first, second, third = post(fake), post(fake), post(fake)
     assert content_of(first) == "one"
     assert first.json()["usage"]["total_tokens"] == 7
@@ -148,6 +148,7 @@ def test_records_legato_headers_and_body(fake):
     assert rec.tools and rec.last_user_message == "hi"
     assert rec.status == 200 and rec.reply_kind == "text"
     assert rec.headers["X-Legato-Job"] == "job-1"
+    assert rec.headers["x-legato-job"] == "job-1"
     assert len(fake.calls_for("run-2")) == 1
     assert len(fake.requests) == 2
 
