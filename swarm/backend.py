@@ -37,6 +37,7 @@ find legato containers outside swarm mode (Compose) too.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -548,11 +549,11 @@ class SwarmBackend:
     def endpoint(self) -> str | None:
         """The Docker endpoint in use (``None``: the SDK default socket)."""
         if self._client is not None:
-            return getattr(self._client.api, "base_url", None)
+            api = self._client.api
+            path = getattr(getattr(api, "_custom_adapter", None), "socket_path", None)
+            return f"unix://{path}" if path else getattr(api, "base_url", None)
         if self._base_url:
             return self._base_url
-        import os
-
         return os.environ.get("DOCKER_HOST") or None
 
     @property
@@ -837,9 +838,25 @@ class SwarmBackend:
             if time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"{name}: {info.running_replicas} running, wanted {replicas} "
-                    f"after {timeout:.0f}s"
+                    f"after {timeout:.0f}s; recent task errors: {self.task_errors(name)}"
                 )
             time.sleep(0.5)
+
+    def task_errors(self, name: str, limit: int = 3) -> list[str]:
+        """The newest distinct task error messages of a service (why it is not
+        running: missing image, no such network, a failing command...)."""
+        raw = self._raw(name)
+        with self._errors(name=name):
+            tasks = self.client.api.tasks(filters={"service": raw["ID"]})
+        tasks.sort(key=lambda t: (t.get("Status") or {}).get("Timestamp") or "", reverse=True)
+        errors: list[str] = []
+        for t in tasks:
+            err = (t.get("Status") or {}).get("Err")
+            if err and err not in errors:
+                errors.append(err)
+            if len(errors) >= limit:
+                break
+        return errors
 
     # -- internals ----------------------------------------------------------------
 
@@ -853,9 +870,7 @@ class SwarmBackend:
                 return self._info(raw)
             try:
                 with self._errors(name=name):
-                    self.client.api.update_service(
-                        raw["ID"], raw["Version"]["Index"], fetch_current_spec=True, **kwargs
-                    )
+                    self._post_update(raw, **kwargs)
             except DockerAPIError as exc:
                 if "out of sequence" in exc.message and attempt < 4:
                     time.sleep(0.05 * (attempt + 1))
@@ -863,6 +878,27 @@ class SwarmBackend:
                 raise
             return self.get(raw["ID"])
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _post_update(self, raw: Mapping[str, Any], **changes: Any) -> None:
+        """Send the service's *stored* spec back with ``changes`` (``labels``/``mode``).
+
+        The SDK's ``fetch_current_spec=True`` re-reads the spec with defaults
+        inserted, which Docker sees as a new task template and answers with a
+        rolling restart of every task; sending the stored spec unchanged scales
+        (or relabels) without touching the running tasks."""
+        spec = raw["Spec"]
+        self.client.api.update_service(
+            raw["ID"],
+            raw["Version"]["Index"],
+            task_template=spec.get("TaskTemplate") or {},
+            name=spec.get("Name"),
+            labels=changes.get("labels", spec.get("Labels") or {}),
+            mode=changes.get("mode", spec.get("Mode")),
+            update_config=spec.get("UpdateConfig"),
+            rollback_config=spec.get("RollbackConfig"),
+            endpoint_spec=spec.get("EndpointSpec"),
+            fetch_current_spec=False,
+        )
 
     def _raw(self, name: str) -> dict[str, Any]:
         """The service's inspect document with ``ServiceStatus``; exact name or id."""
@@ -951,6 +987,9 @@ class SwarmBackend:
             ):
                 raise ServiceConflict(name or "?") from exc
             raise DockerAPIError(text, details={"status": status}) from exc
+        except (requests.exceptions.JSONDecodeError, ValueError) as exc:
+            # e.g. an empty body from a container that stopped mid-request
+            raise DockerAPIError(f"unreadable answer from Docker: {exc}") from exc
         except (
             requests.exceptions.ConnectionError,
             requests.exceptions.Timeout,
