@@ -152,11 +152,11 @@ class FacetResolver:
 
     def _by_name(self, kind: str, ref: Ref, name: str) -> str | None:
         for lib in self.libraries:
-            candidate = lib / "facets" / kind / f"{name}.md"
-            if not candidate.exists():
+            rel = Path("facets", kind, f"{name}.md")
+            if not (lib / rel).exists():
                 continue
             try:
-                target = inside(lib, candidate)
+                target = inside(lib, rel)
             except PathEscape:
                 self._error(ref, f'{KIND_NOUN[kind]} "{name}" escapes its library folder')
                 return None

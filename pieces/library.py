@@ -100,7 +100,7 @@ class PieceLibrary:
         for path in sorted(folder.iterdir()):
             if path.suffix in _SUFFIXES and _safe(path.stem) and path.stem not in found:
                 try:
-                    found[path.stem] = inside(root, path)
+                    found[path.stem] = inside(root, path.relative_to(root))
                 except PathEscape:
                     continue  # a symlink pointing out of the library is not a piece of it
         return found

@@ -182,9 +182,18 @@ def parse_piece(data: Any) -> tuple[RawPiece, list[Problem]]:
     ]
     config = m.get("piece_config")
     if config is not None and (cm := w.mapping(config, "piece_config")) is not None:
-        for key in cm:
-            w.warn(at("piece_config", str(key)), "ignored by legato", "provider-specific option")
+        _ignored(w, cm, "piece_config")
     return raw, w.problems
+
+
+def _ignored(w: Walker, m: dict, path: str) -> None:
+    """Warn once per leaf so the author sees exactly which settings have no effect."""
+    for key, value in m.items():
+        where = at(path, str(key))
+        if isinstance(value, dict) and value:
+            _ignored(w, value, where)
+        else:
+            w.warn(where, "ignored by legato", "provider-specific option")
 
 
 def _section(w: Walker, m: dict, section: str) -> dict[str, Ref]:

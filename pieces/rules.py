@@ -22,7 +22,8 @@ class RuleMatch(BaseModel):
     next: str | None
     condition: str
     appendix: str | None = None
-    method: str = "tag"  # "tag" | "judge" | "aggregate" | "loop"
+    requires_user_input: bool = False
+    method: str = "tag"  # "tag" | "judge" | "aggregate"
 
     @classmethod
     def of(cls, rule: Rule, method: str) -> RuleMatch:
@@ -31,6 +32,7 @@ class RuleMatch(BaseModel):
             next=rule.next,
             condition=rule.condition,
             appendix=rule.appendix,
+            requires_user_input=rule.requires_user_input,
             method=method,
         )
 
