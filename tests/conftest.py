@@ -261,3 +261,19 @@ def pytest_runtest_makereport(item, call):
         proc = item.funcargs.get("worker")
         if isinstance(proc, WorkerProcess):
             report.sections.append(("worker log (tail)", proc.tail()))
+
+
+@pytest.fixture(scope="session")
+def live_api(app) -> Iterator[str]:
+    """The API served over real HTTP (werkzeug, threaded) for streaming and CLI tests."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
