@@ -55,6 +55,14 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+def _quote_hint(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "YAML reads unquoted yes/no/on/off/true/false as booleans; quote the text"
+    if isinstance(value, int | float):
+        return "quote it to make it text"
+    return None
+
+
 class Walker:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
@@ -84,7 +92,7 @@ class Walker:
                 self.error(at(path, key), "must not be empty")
                 return None
             return value
-        self.error(at(path, key), f"expected a string, got {describe(value)}")
+        self.error(at(path, key), f"expected a string, got {describe(value)}", _quote_hint(value))
         return None
 
     def boolean(self, m: dict, key: str, path: str) -> bool | None:
@@ -150,8 +158,10 @@ class Walker:
 
 def parse_piece(data: Any) -> tuple[RawPiece, list[Problem]]:
     w = Walker()
-    m = w.mapping(data, "", "the piece to be a mapping") or {}
     raw = RawPiece()
+    m = w.mapping(data, "", "the piece to be a mapping")
+    if m is None:
+        return raw, w.problems
     w.unknown_keys(m, PIECE_KEYS, "")
     raw.name = w.string(m, "name", "")
     raw.description = w.string(m, "description", "")
