@@ -10,14 +10,13 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
 from pieces.facets import FacetResolver, PathEscape, inside
 from pieces.model import Piece
 from pieces.parse import parse_piece
 from pieces.problems import PieceInvalid, PieceNotFound, Problem, ValidationReport, closest
 from pieces.resolve import build_piece
 from pieces.validate import check_raw, check_resolved
+from pieces.yamlio import load_yaml
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
@@ -30,13 +29,6 @@ def _safe(name: str) -> bool:
     return bool(_SAFE_NAME.match(name)) and ".." not in name
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> Problem:
-    mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-    what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return Problem(where, f"invalid YAML: {what}")
-
-
 def compile_piece(
     text: str,
     piece_dir: Path | None,
@@ -45,11 +37,20 @@ def compile_piece(
     source: str | None = None,
 ) -> tuple[Piece | None, ValidationReport]:
     """Parse, check and resolve one piece; the Piece is None whenever there are errors."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return None, ValidationReport(source=source, problems=[_yaml_problem(exc)])
-    raw, problems = parse_piece(data)
+    data, problems, usable = load_yaml(text)
+    if not usable:
+        return None, ValidationReport(source=source, problems=problems)
+    raw, found = parse_piece(data)
+    problems += found
+    if raw.name and default_name and raw.name != default_name:
+        problems.append(
+            Problem(
+                "name",
+                f'"{raw.name}" differs from the file name "{default_name}"',
+                "the piece is found by its file name",
+                "warning",
+            )
+        )
     nameless = isinstance(data, dict) and "name" not in data
     if raw.name is None and default_name is None and nameless:
         problems.append(Problem("name", "missing required key"))
