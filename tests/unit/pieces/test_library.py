@@ -71,7 +71,7 @@ def test_pieces_path_as_colon_string(tmp_path: Path, make_lib) -> None:
 
 
 def test_owner_name_cannot_walk_out_of_data_dir(tmp_path: Path) -> None:
-    for owner in ("../evil", "a/b", "..", ""):
+    for owner in ("../evil", "a/b", "..", ".", "", "a\\b", "nul\0"):
         with pytest.raises(ValueError):
             PieceLibrary.for_owner(owner=owner, data_dir=tmp_path)
 
@@ -256,3 +256,9 @@ def test_unreadable_and_oversized_files(tmp_path: Path, make_lib) -> None:
     ]
     missing = PieceLibrary([root]).validate_file(tmp_path / "nope.yaml")
     assert [str(p) for p in missing.errors] == ["cannot read piece file: FileNotFoundError"]
+
+
+def test_ordinary_owner_names_are_accepted(tmp_path: Path) -> None:
+    for owner in ("local", "ann@example.com", "user+tag", "Team Blue", "a.b"):
+        lib = PieceLibrary.for_owner(owner=owner, data_dir=tmp_path)
+        assert lib.roots[0] == tmp_path / "users" / owner
