@@ -96,7 +96,13 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         if status == 413:
             code = "too_large"
-        return jsonify(error_body(code, exc.description or exc.name)), status
+        response = jsonify(error_body(code, exc.description or exc.name))
+        response.status_code = status
+        # Keep what the exception says besides its body, e.g. `Allow` on a 405.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
