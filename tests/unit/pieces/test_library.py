@@ -262,3 +262,26 @@ def test_ordinary_owner_names_are_accepted(tmp_path: Path) -> None:
     for owner in ("local", "ann@example.com", "user+tag", "Team Blue", "a.b"):
         lib = PieceLibrary.for_owner(owner=owner, data_dir=tmp_path)
         assert lib.roots[0] == tmp_path / "users" / owner
+
+
+@given(
+    st.lists(st.sets(st.sampled_from(["alpha", "beta", "gamma"])), min_size=1, max_size=3),
+    st.sampled_from(["alpha", "beta", "gamma"]),
+)
+def test_facet_name_resolves_to_the_first_library_holding_it(layout, wanted) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        roots = []
+        for i, names in enumerate(layout):
+            root = Path(tmp) / f"lib{i}"
+            (root / "facets" / "personas").mkdir(parents=True)
+            for name in names:
+                (root / "facets" / "personas" / f"{name}.md").write_text(f"{name} from lib{i}")
+            roots.append(root)
+        piece, report = PieceLibrary(roots).compile_text(_piece(persona=wanted))
+        holders = [i for i, names in enumerate(layout) if wanted in names]
+        if holders:
+            assert report.ok and piece.movements[0].persona == f"{wanted} from lib{holders[0]}"
+        else:
+            assert [p.message for p in report.errors] == [f'persona "{wanted}" not found']
