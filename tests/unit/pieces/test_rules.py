@@ -18,8 +18,8 @@ from pieces import (
 
 from .helpers import movement, parallel
 
-# Text that cannot contain a tag of its own.
-plain = st.text(alphabet=st.characters(blacklist_characters="[]"), max_size=80)
+# Text that cannot contain a tag of its own, nor turn one into an echoed "[STEP:n] = ...".
+plain = st.text(alphabet=st.characters(blacklist_characters="[]="), max_size=80)
 
 
 @given(plain, st.integers(0, 999), plain)
@@ -43,6 +43,11 @@ def test_tag_spelling_variants() -> None:
     assert last_tag("done [ STEP : 3 ]") == 3
     assert last_tag("[STEP:x]") is None
     assert last_tag("") is None and last_tag(None) is None
+
+
+@given(st.text(alphabet=" \t\n", max_size=3), plain)
+def test_a_tag_followed_by_equals_is_an_echo(space: str, rest: str) -> None:
+    assert last_tag(f"[STEP:1]{space}= {rest}") is None
 
 
 def test_echoed_status_list_is_not_a_choice() -> None:
