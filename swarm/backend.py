@@ -286,17 +286,9 @@ class ServiceSpec:
         return self.tier or ""
 
     def default_command(self) -> list[str]:
-        """``legato worker --tier <tier>`` for a tier worker,
-        ``legato worker --queue agent.<name> [--tier <tier>]`` for an agent."""
-        if self.kind == "worker":
-            cmd = ["legato", "worker", "--tier", self.tier or ""]
-            if self.queue and self.queue != self.tier:
-                cmd += ["--queue", self.queue]
-            return cmd
-        cmd = ["legato", "worker", "--queue", self.effective_queue]
-        if self.tier:
-            cmd += ["--tier", self.tier]
-        return cmd
+        """``legato worker --tier <queue>``: the tier for a tier worker,
+        ``agent.<name>`` for an agent (``legato worker`` accepts ``agent.*`` queues)."""
+        return ["legato", "worker", "--tier", self.effective_queue]
 
     def legato_labels(self) -> dict[str, str]:
         """The ``legato.*`` labels this spec puts on the service and its containers."""
