@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app.config import Settings, get_settings
-from app.db import db
+from app.db import db, use_immediate_transactions
 
 
 def create_app(settings: Settings | None = None, **config: Any) -> Flask:
@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     flask_app.config.update(config)
     flask_app.extensions["legato.settings"] = settings
     db.init_app(flask_app)
+    with flask_app.app_context():
+        use_immediate_transactions(db.engine)
 
     from app.api import register_blueprints
     from app.errors import register_error_handlers

@@ -66,11 +66,29 @@ def _utcnow_plus_sqlite(element, compiler, **kw):
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """WAL lets the API, workers and the Kombu transport share one SQLite file."""
-    module = type(dbapi_connection).__module__
-    if not module.startswith("sqlite3"):
+    if not type(dbapi_connection).__module__.startswith("sqlite3"):
         return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def use_immediate_transactions(engine: Engine) -> None:
+    """Make our SQLite engine take the write lock when a transaction starts.
+
+    A WAL reader that later writes fails outright if another writer committed in
+    between; BEGIN IMMEDIATE makes it wait its turn instead. (Only our engine: the
+    Kombu transport keeps read transactions open between polls.)
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

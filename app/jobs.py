@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.db import db
+from app.db import db, utcnow
 from app.models import Job, MovementRun
 from app.status import JOB_CANCELLABLE, JobStatus, RunStatus
-from app.transitions import cancel_open_runs, move_job, record_event
+from app.transitions import cancel_open_runs, lock_job, move_job, record_event
+from pieces import Piece
 
 
 @dataclass(frozen=True)
@@ -33,21 +34,16 @@ class Dispatch:
         enqueue_movement(self.run_id, job_id=self.job_id, movement=self.movement, tier=self.tier)
 
 
-def movement_tier(piece_snapshot: dict[str, Any], movement: str, job_tier: str) -> str:
-    """A movement runs on its own tier when the piece names one, else on the job's."""
-    for m in piece_snapshot.get("movements", []):
-        if m.get("name") == movement:
-            return m.get("tier") or job_tier
-    return job_tier
+def send_all(dispatches: list[Dispatch]) -> None:
+    for dispatch in dispatches:
+        dispatch.send()
 
 
 def create_job(
     *,
     owner_id: str,
     instruction: str,
-    piece_name: str,
-    piece_snapshot: dict[str, Any],
-    initial_movement: str,
+    piece: Piece,
     tier: str,
     max_attempts: int,
     visibility: str = "private",
@@ -55,14 +51,14 @@ def create_job(
     task_kind: str = "piece",
     parent_job_id: uuid.UUID | None = None,
     subtask_depth: int = 0,
-) -> tuple[Job, Dispatch]:
+) -> tuple[Job, list[Dispatch]]:
     job = Job(
         id=uuid.uuid4(),
         owner_id=owner_id,
         visibility=visibility,
         tier=tier,
-        piece_name=piece_name,
-        piece_snapshot=piece_snapshot,
+        piece_name=piece.name,
+        piece_snapshot=piece.model_dump(mode="json"),
         instruction=instruction,
         status=JobStatus.QUEUED.value,
         attempt=1,
@@ -71,53 +67,104 @@ def create_job(
         task_kind=task_kind,
         parent_job_id=parent_job_id,
         subtask_depth=subtask_depth,
-        current_movement=initial_movement,
+        current_movement=piece.initial_movement,
         tokens_in=0,
         tokens_out=0,
     )
     db.session.add(job)
     db.session.flush()
-    dispatch = add_run(job, initial_movement, iteration=1)
     record_event(
-        job.id, "job_submitted", piece=piece_name, tier=tier, movement=initial_movement, attempt=1
+        job.id,
+        "job_submitted",
+        piece=piece.name,
+        tier=tier,
+        movement=piece.initial_movement,
+        attempt=1,
     )
-    return job, dispatch
+    dispatches = start_movement(job, piece, piece.initial_movement, iteration=1)
+    return job, dispatches
 
 
-def add_run(
-    job: Job, movement: str, *, iteration: int, parent_run_id: uuid.UUID | None = None
-) -> Dispatch:
-    """Insert the next pending run of `movement` in the job's current attempt."""
-    previous = db.session.scalar(
+def start_movement(job: Job, piece: Piece, name: str, *, iteration: int) -> list[Dispatch]:
+    """Insert the runs for movement `name`: one, or a parent and one per sub-movement."""
+    movement = piece.movement(name)
+    tier = movement.tier or job.tier
+    if not movement.parallel:
+        run = _insert_run(job, name, tier=tier, iteration=iteration)
+        return [Dispatch(run.id, job.id, name, tier)]
+    # The parent run only coordinates: it holds no lease and calls no LLM; the last
+    # sub-movement to finish completes it (tasks.execution.join_parallel).
+    parent = _insert_run(job, name, tier=tier, iteration=iteration, status=RunStatus.RUNNING)
+    record_event(
+        job.id,
+        "parallel_started",
+        movement=name,
+        iteration=iteration,
+        sub_movements=[sub.name for sub in movement.parallel],
+    )
+    dispatches = []
+    for sub in movement.parallel:
+        sub_tier = sub.tier or tier
+        run = _insert_run(
+            job, sub.name, tier=sub_tier, iteration=iteration, parent_run_id=parent.id
+        )
+        dispatches.append(Dispatch(run.id, job.id, sub.name, sub_tier))
+    return dispatches
+
+
+def _insert_run(
+    job: Job,
+    name: str,
+    *,
+    tier: str,
+    iteration: int,
+    status: RunStatus = RunStatus.PENDING,
+    parent_run_id: uuid.UUID | None = None,
+) -> MovementRun:
+    earlier = db.session.scalar(
         select(func.count())
         .select_from(MovementRun)
         .where(
             MovementRun.job_id == job.id,
             MovementRun.attempt == job.attempt,
-            MovementRun.name == movement,
+            MovementRun.name == name,
         )
     )
-    tier = movement_tier(job.piece_snapshot, movement, job.tier)
     run = MovementRun(
         id=uuid.uuid4(),
         job_id=job.id,
         attempt=job.attempt,
-        name=movement,
+        name=name,
         parent_run_id=parent_run_id,
         iteration=iteration,
-        movement_iteration=(previous or 0) + 1,
-        status=RunStatus.PENDING.value,
+        movement_iteration=(earlier or 0) + 1,
+        status=status.value,
         tier=tier,
         retry_count=0,
         tokens_in=0,
         tokens_out=0,
+        started_at=utcnow() if status == RunStatus.RUNNING else None,
     )
     db.session.add(run)
-    return Dispatch(run_id=run.id, job_id=job.id, movement=movement, tier=tier)
+    db.session.flush()
+    return run
+
+
+def pending_runs(job: Job) -> list[Dispatch]:
+    """Dispatches for the job's pending runs in its current attempt (to resume it)."""
+    runs = db.session.scalars(
+        select(MovementRun).where(
+            MovementRun.job_id == job.id,
+            MovementRun.attempt == job.attempt,
+            MovementRun.status == RunStatus.PENDING.value,
+        )
+    )
+    return [Dispatch(r.id, job.id, r.name, r.tier) for r in runs]
 
 
 def cancel_job(job: Job, reason: str) -> bool:
     """Cancel a job that is not yet terminal; open runs are cancelled with it."""
+    lock_job(job.id)
     if not move_job(
         job.id, JOB_CANCELLABLE, JobStatus.CANCELLED, abort_reason=reason, current_activity=None
     ):

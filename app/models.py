@@ -184,3 +184,24 @@ class Agent(db.Model):
     updated_at: Mapped[datetime] = _updated()
 
     __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+
+class JobArtifact(db.Model):
+    """Text a job produced or received: reports, user inputs, retry handoffs."""
+
+    __tablename__ = "job_artifacts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    movement_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("movement_runs.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _created()
+
+    __table_args__ = (Index("ix_job_artifacts_job_kind", "job_id", "kind", "created_at"),)

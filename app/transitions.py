@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.db import db, utcnow, utcnow_plus
 from app.models import Job, JobEvent, MovementRun
@@ -127,6 +127,15 @@ def cancel_open_runs(job_id: uuid.UUID) -> int:
         .execution_options(synchronize_session=False)
     )
     return db.session.execute(stmt).rowcount
+
+
+def lock_job(job_id: uuid.UUID) -> str | None:
+    """Lock the job's row for this transaction and return its status.
+
+    The job row is the per-job mutex: every transaction that changes a job's runs
+    takes it first, so cancel, finish and the parallel join never deadlock.
+    """
+    return db.session.scalar(select(Job.status).where(Job.id == job_id).with_for_update())
 
 
 def record_event(job_id: uuid.UUID, kind: str, **data: Any) -> None:

@@ -1,50 +1,63 @@
 """One movement run, start to finish: claim, prompt, agent turn, rules, persist, hand on.
 
-Three short transactions bracket the slow part, so no database connection is held
-while the LLM thinks:
+Short transactions bracket the slow part, so no database connection is held while
+the LLM thinks:
 
 1. claim   pending -> running with a lease; job queued -> running; prompt stored.
-2. (no transaction) the agent turn, with the lease renewed from a side thread.
-3. finish  running -> completed, guarded by our lease; then the next run is
-           inserted, or the job finished, in the same transaction; enqueue after commit.
+2. (no transaction) the agent turn, the rule judge and any loop-monitor judge, with
+   the lease renewed from a side thread.
+3. finish  running -> completed, guarded by our lease, then the next runs are
+           inserted (or the job ended) in the same transaction; enqueue after commit.
 
-A duplicate delivery fails step 1 and never reaches the LLM (DESIGN.md invariant 3).
+A sub-movement of a parallel movement finishes its own run, then tries the join:
+the last sibling to finish evaluates all()/any() and continues the chain.
+
+Every transaction that changes a job's runs locks the job row first (lock_job), so
+cancellation, finishing and joining never deadlock. A duplicate delivery fails the
+claim and never reaches the LLM (DESIGN.md invariant 3).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
 from agents.llm import LLMClient, LLMError
 from agents.runtime import TurnResult, run_turn
+from app.artifacts import latest_reports, save_reports, user_inputs
 from app.config import Settings
 from app.db import db
-from app.jobs import Dispatch, add_run
+from app.jobs import Dispatch, send_all, start_movement
 from app.models import Job, MovementRun
-from app.status import JobStatus, RunStatus
-from app.transitions import claim_run, move_job, move_run, record_event
+from app.status import RUN_TERMINAL, JobStatus, RunStatus
+from app.transitions import cancel_open_runs, claim_run, lock_job, move_job, move_run, record_event
 from pieces import (
     Movement,
     Piece,
     PromptContext,
     RuleMatch,
     build_prompt,
+    check_loop_monitors,
+    evaluate_aggregate,
+    extract_reports,
     judge_prompt,
+    loop_judge_prompt,
     match_by_tag,
     needs_judge,
     parse_judge_reply,
+    unmatched_summary,
 )
 from tasks.lease import LeaseKeeper
 from tasks.llm_profiles import profile_for
+from tasks.routing import ABORT, COMPLETE, Route, route
 
 log = logging.getLogger(__name__)
 
-COMPLETE, ABORT = "COMPLETE", "ABORT"
 PREVIEW_CHARS = 400
 
 _client: LLMClient | None = None
@@ -68,15 +81,30 @@ class Claimed:
     name: str
     iteration: int
     tier: str
-    job_tier: str
     prompt: str
     piece: Piece
     movement: Movement
+    context: PromptContext
+    parent_run_id: uuid.UUID | None
+    # Completed top-level movements of this attempt, this one included (loop monitors).
+    history: tuple[str, ...]
+
+
+@dataclass
+class Decision:
+    """Where to go next, and the events that explain it."""
+
+    route: Route
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def _settings() -> Settings:
+    return current_app.extensions["legato.settings"]
 
 
 def execute_run(run_id: uuid.UUID, worker: str) -> str:
     """Run one movement run; returns a one-word outcome for the worker log."""
-    settings: Settings = current_app.extensions["legato.settings"]
+    settings = _settings()
     claimed = _claim(run_id, worker, settings.movement_lease_seconds)
     if claimed is None:
         return "skipped"
@@ -86,44 +114,49 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
     )
     try:
         with lease:
-            turn = _agent_turn(claimed, settings)
+            turn = _turn(claimed, claimed.movement, claimed.prompt, settings)
             if lease.lost.is_set():
                 return "lost"
-            match = _choose_rule(claimed, turn, settings)
+            match = _choose_rule(claimed, claimed.movement, turn, settings)
+            reports = extract_reports(claimed.movement, turn.content)
+            decision = None
+            if claimed.parent_run_id is None:
+                decision = _decide(claimed, claimed.movement, match, turn, reports, settings)
     except LLMError as exc:
         return _fail_attempt(claimed, worker, f"LLM call failed: {exc}")
     if lease.lost.is_set():
         return "lost"
-    return _finish(claimed, worker, turn, match)
+    if claimed.parent_run_id is not None:
+        outcome = _finish_sub(claimed, worker, turn, match, reports)
+        return join_parallel(claimed.parent_run_id) if outcome == "completed" else outcome
+    return _finish(claimed, worker, turn, match, reports, decision)
 
 
 # -- 1. claim ----------------------------------------------------------------
 
 
 def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | None:
+    job_id = db.session.scalar(select(MovementRun.job_id).where(MovementRun.id == run_id))
+    if job_id is None:
+        db.session.rollback()
+        return None
+    job_status = lock_job(job_id)
+    if job_status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        # Cancelled, finished, or waiting for a human: the run stays as it is.
+        db.session.rollback()
+        log.info("run %s: job %s is %s; not running it", run_id, job_id, job_status)
+        return None
     if not claim_run(run_id, worker, lease_seconds):
         db.session.rollback()
         log.info("run %s: already claimed or no longer pending; dropping message", run_id)
         return None
+    if job_status == JobStatus.QUEUED:
+        move_job(job_id, JobStatus.QUEUED, JobStatus.RUNNING)
     run = db.session.get(MovementRun, run_id)
-    job = db.session.get(Job, run.job_id)
-    if job.status == JobStatus.QUEUED:
-        started = move_job(job.id, JobStatus.QUEUED, JobStatus.RUNNING, current_movement=run.name)
-    else:
-        started = job.status == JobStatus.RUNNING
-    if not started:
-        db.session.rollback()
-        log.info("run %s: job %s is %s; not running it", run_id, job.id, job.status)
-        return None
-
+    job = db.session.get(Job, job_id)
     piece = Piece.model_validate(job.piece_snapshot)
     movement = piece.movement(run.name)
-    context = PromptContext(
-        task=job.instruction,
-        iteration=run.iteration,
-        movement_iteration=run.movement_iteration,
-        previous_response=_previous_output(run),
-    )
+    context = _context(job, run)
     prompt = build_prompt(piece, movement, context)
     run.prompt = prompt
     job.current_movement = run.name
@@ -136,6 +169,7 @@ def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | No
         tier=run.tier,
         run_id=str(run.id),
         attempt=run.attempt,
+        parent=_parent_name(run),
     )
     claimed = Claimed(
         run_id=run.id,
@@ -144,13 +178,26 @@ def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | No
         name=run.name,
         iteration=run.iteration,
         tier=run.tier,
-        job_tier=job.tier,
         prompt=prompt,
         piece=piece,
         movement=movement,
+        context=context,
+        parent_run_id=run.parent_run_id,
+        history=(*_history(job.id, run.attempt), run.name),
     )
     db.session.commit()
     return claimed
+
+
+def _context(job: Job, run: MovementRun) -> PromptContext:
+    return PromptContext(
+        task=job.instruction,
+        iteration=run.iteration,
+        movement_iteration=run.movement_iteration,
+        previous_response=_previous_output(run),
+        user_inputs=user_inputs(job.id),
+        reports={name: a.content for name, a in latest_reports(job.id).items()},
+    )
 
 
 def _previous_output(run: MovementRun) -> str | None:
@@ -167,50 +214,138 @@ def _previous_output(run: MovementRun) -> str | None:
     )
 
 
-# -- 2. the agent turn (no transaction open) ----------------------------------
+def _history(job_id: uuid.UUID, attempt: int) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(MovementRun.name)
+            .where(
+                MovementRun.job_id == job_id,
+                MovementRun.attempt == attempt,
+                MovementRun.parent_run_id.is_(None),
+                MovementRun.status == RunStatus.COMPLETED.value,
+            )
+            .order_by(MovementRun.iteration)
+        )
+    )
 
 
-def _agent_turn(claimed: Claimed, settings: Settings) -> TurnResult:
-    profile = profile_for(settings, claimed.tier, claimed.movement.model)
+def _parent_name(run: MovementRun) -> str | None:
+    if run.parent_run_id is None:
+        return None
+    return db.session.scalar(select(MovementRun.name).where(MovementRun.id == run.parent_run_id))
+
+
+# -- 2. LLM work (no transaction open) ----------------------------------------
+
+
+def _turn(
+    claimed: Claimed,
+    movement: Movement,
+    prompt: str,
+    settings: Settings,
+    purpose: str | None = None,
+) -> TurnResult:
+    headers = {
+        "X-Legato-Job": str(claimed.job_id),
+        "X-Legato-Run": str(claimed.run_id),
+        "X-Legato-Movement": movement.name,
+    }
+    if purpose:
+        headers["X-Legato-Purpose"] = purpose
+    profile = profile_for(settings, movement.tier or claimed.tier, movement.model)
     return run_turn(
         llm_client(),
         profile,
-        claimed.prompt,
-        headers=_headers(claimed),
-        on_retry=_retry_recorder(claimed),
+        prompt,
+        headers=headers,
+        on_retry=_retry_recorder(claimed.job_id, movement.name),
     )
 
 
-def _choose_rule(claimed: Claimed, turn: TurnResult, settings: Settings) -> RuleMatch | None:
-    if not needs_judge(claimed.movement, turn.content):
-        return match_by_tag(claimed.movement, turn.content)
-    profile = profile_for(settings, claimed.tier, None)
-    verdict = run_turn(
-        llm_client(),
-        profile,
-        judge_prompt(claimed.movement, turn.content),
-        headers={**_headers(claimed), "X-Legato-Purpose": "judge"},
-        on_retry=_retry_recorder(claimed),
+def _choose_rule(
+    claimed: Claimed, movement: Movement, turn: TurnResult, settings: Settings
+) -> RuleMatch | None:
+    """The agent's status tag, or a judge's verdict when the tag cannot decide."""
+    if not needs_judge(movement, turn.content):
+        return match_by_tag(movement, turn.content)
+    verdict = _turn(
+        claimed, movement, judge_prompt(movement, turn.content), settings, purpose="judge"
     )
     turn.add_usage(verdict)
-    return parse_judge_reply(claimed.movement, verdict.content)
+    return parse_judge_reply(movement, verdict.content)
 
 
-def _headers(claimed: Claimed) -> dict[str, str]:
-    return {
-        "X-Legato-Job": str(claimed.job_id),
-        "X-Legato-Run": str(claimed.run_id),
-        "X-Legato-Movement": claimed.name,
-    }
+def _decide(
+    claimed: Claimed,
+    movement: Movement,
+    match: RuleMatch | None,
+    turn: TurnResult,
+    reports: dict[str, str],
+    settings: Settings,
+    history: tuple[str, ...] | None = None,
+) -> Decision:
+    """Route after a top-level movement, asking a loop monitor's judge when one fires."""
+    history = history or claimed.history
+    piece = claimed.piece
+    events: list[tuple[str, dict[str, Any]]] = []
+    verdict, judge_name = None, None
+    if match is not None and match.next not in (COMPLETE, ABORT, None):
+        trigger = check_loop_monitors(piece, history)
+        if trigger is not None:
+            judge = trigger.monitor.judge
+            fired = {"cycle": trigger.monitor.cycle, "cycle_count": trigger.cycle_count}
+            if judge is None:
+                events.append(("loop_monitor", {**fired, "verdict": None}))
+                return Decision(
+                    Route(
+                        "abort",
+                        reason=(
+                            f"loop {' -> '.join(trigger.monitor.cycle)} repeated "
+                            f"{trigger.cycle_count} times"
+                        ),
+                    ),
+                    events,
+                )
+            ctx = claimed.context.model_copy(
+                update={"reports": {**claimed.context.reports, **reports}}
+            )
+            judged = _turn(
+                claimed,
+                judge,
+                loop_judge_prompt(piece, trigger, ctx) or "",
+                settings,
+                purpose="loop-judge",
+            )
+            turn.add_usage(judged)
+            verdict, judge_name = _choose_rule(claimed, judge, judged, settings), judge.name
+            events.append(
+                (
+                    "loop_monitor",
+                    {**fired, "judge": judge.name, "verdict": verdict.next if verdict else None},
+                )
+            )
+            if verdict is None:
+                return Decision(Route("abort", reason=f"no rule matched in {judge.name}"), events)
+    unmatched = unmatched_summary(movement, turn.content) if match is None else None
+    decided = route(
+        piece,
+        movement,
+        match,
+        len(history),
+        loop_verdict=verdict,
+        loop_judge=judge_name,
+        unmatched=unmatched,
+    )
+    return Decision(decided, events)
 
 
-def _retry_recorder(claimed: Claimed):
+def _retry_recorder(job_id: uuid.UUID, movement: str):
     def on_retry(info) -> None:
         try:
             record_event(
-                claimed.job_id,
+                job_id,
                 "llm_retry",
-                movement=claimed.name,
+                movement=movement,
                 attempt=info.attempt,
                 reason=info.reason,
                 wait_s=round(info.wait_s, 2),
@@ -218,7 +353,7 @@ def _retry_recorder(claimed: Claimed):
             db.session.commit()
         except Exception:  # progress reporting must never break the call it reports on
             db.session.rollback()
-            log.warning("could not record LLM retry for job %s", claimed.job_id, exc_info=True)
+            log.warning("could not record LLM retry for job %s", job_id, exc_info=True)
 
     return on_retry
 
@@ -226,7 +361,59 @@ def _retry_recorder(claimed: Claimed):
 # -- 3. finish -----------------------------------------------------------------
 
 
-def _finish(claimed: Claimed, worker: str, turn: TurnResult, match: RuleMatch | None) -> str:
+def _finish(
+    claimed: Claimed,
+    worker: str,
+    turn: TurnResult,
+    match: RuleMatch | None,
+    reports: dict[str, str],
+    decision: Decision,
+) -> str:
+    if lock_job(claimed.job_id) != JobStatus.RUNNING:
+        db.session.rollback()
+        return "job-not-running"
+    if not _complete_run(claimed, worker, turn, match, reports, decision.route):
+        db.session.rollback()
+        log.info("run %s: lease lost before completion; output discarded", claimed.run_id)
+        return "lost"
+    for kind, data in decision.events:
+        record_event(claimed.job_id, kind, **data)
+    outcome, dispatches = _apply_route(
+        claimed.job_id, claimed.piece, decision.route, claimed.iteration, turn.content
+    )
+    db.session.commit()
+    send_all(dispatches)
+    return outcome
+
+
+def _finish_sub(
+    claimed: Claimed,
+    worker: str,
+    turn: TurnResult,
+    match: RuleMatch | None,
+    reports: dict[str, str],
+) -> str:
+    if lock_job(claimed.job_id) != JobStatus.RUNNING:
+        db.session.rollback()
+        return "job-not-running"
+    if not _complete_run(claimed, worker, turn, match, reports, None):
+        db.session.rollback()
+        return "lost"
+    db.session.commit()
+    return "completed"
+
+
+def _complete_run(
+    claimed: Claimed,
+    worker: str,
+    turn: TurnResult,
+    match: RuleMatch | None,
+    reports: dict[str, str],
+    decided: Route | None,
+) -> bool:
+    next_step = None
+    if decided is not None:
+        next_step = decided.target if decided.kind == "movement" else decided.kind.upper()
     completed = move_run(
         claimed.run_id,
         RunStatus.RUNNING,
@@ -235,7 +422,7 @@ def _finish(claimed: Claimed, worker: str, turn: TurnResult, match: RuleMatch | 
         output=turn.content,
         matched_rule=match.index if match else None,
         matched_condition=match.condition if match else None,
-        next=match.next if match else ABORT,
+        next=next_step,
         tokens_in=turn.tokens_in,
         tokens_out=turn.tokens_out,
         latency_ms=turn.latency_ms,
@@ -243,71 +430,165 @@ def _finish(claimed: Claimed, worker: str, turn: TurnResult, match: RuleMatch | 
         lease_expires_at=None,
     )
     if not completed:
-        db.session.rollback()
-        log.info("run %s: lease lost before completion; output discarded", claimed.run_id)
-        return "lost"
+        return False
+    save_reports(claimed.job_id, claimed.attempt, claimed.run_id, reports)
     _add_tokens(claimed.job_id, turn)
     record_event(
         claimed.job_id,
         "movement_completed",
         movement=claimed.name,
         iteration=claimed.iteration,
-        next=match.next if match else None,
+        next=next_step,
         condition=match.condition if match else None,
         tokens_in=turn.tokens_in,
         tokens_out=turn.tokens_out,
         latency_ms=turn.latency_ms,
+        reports=sorted(reports),
         output_preview=turn.content[:PREVIEW_CHARS],
     )
+    return True
 
-    dispatch: Dispatch | None = None
+
+def join_parallel(parent_run_id: uuid.UUID) -> str:
+    """Complete a parallel movement once every sub-movement has ended. Idempotent.
+
+    Any sibling (or a recovery sweep) may call it; the guarded completion of the
+    parent run, under the job lock, lets exactly one caller continue the chain.
+    """
+    settings = _settings()
+    job_id = db.session.scalar(select(MovementRun.job_id).where(MovementRun.id == parent_run_id))
+    if job_id is None or lock_job(job_id) != JobStatus.RUNNING:
+        db.session.rollback()
+        return "job-not-running"
+    parent = db.session.get(MovementRun, parent_run_id)
+    children = list(
+        db.session.scalars(
+            select(MovementRun)
+            .where(MovementRun.parent_run_id == parent_run_id)
+            .order_by(MovementRun.created_at)
+        )
+    )
+    if parent.status != RunStatus.RUNNING or any(
+        RunStatus(c.status) not in RUN_TERMINAL for c in children
+    ):
+        db.session.rollback()
+        return "completed"
+    job = db.session.get(Job, job_id)
+    piece = Piece.model_validate(job.piece_snapshot)
+    movement = piece.movement(parent.name)
+    outcomes = {
+        c.name: c.matched_condition
+        for c in children
+        if c.status == RunStatus.COMPLETED and c.matched_condition
+    }
+    match = evaluate_aggregate(movement, outcomes)
+    output = "\n\n".join(f"## {c.name}\n{c.output or ''}" for c in children)
+    claimed = Claimed(
+        run_id=parent.id,
+        job_id=job.id,
+        attempt=parent.attempt,
+        name=parent.name,
+        iteration=parent.iteration,
+        tier=parent.tier,
+        prompt="",
+        piece=piece,
+        movement=movement,
+        context=_context(job, parent),
+        parent_run_id=None,
+        history=(*_history(job.id, parent.attempt), parent.name),
+    )
+    db.session.rollback()  # release the lock while a loop judge may think
+
+    turn = TurnResult(content=output, model="", llm_calls=0)
+    unmatched = f"no rule matched in {movement.name} (sub-movement outcomes: {outcomes or 'none'})"
+    try:
+        decision = _decide(claimed, movement, match, turn, {}, settings)
+    except LLMError as exc:
+        return _fail_attempt(claimed, None, f"loop judge call failed: {exc}")
     if match is None:
-        outcome = _end_job(
-            claimed,
-            JobStatus.FAILED,
-            turn.content,
-            reason=f"no rule matched the output of {claimed.name}: {_summary(turn.content)}",
-        )
-    elif match.next == COMPLETE:
-        outcome = _end_job(claimed, JobStatus.SUCCEEDED, turn.content)
-    elif match.next == ABORT:
-        outcome = _end_job(
-            claimed,
-            JobStatus.FAILED,
-            turn.content,
-            reason=f"{claimed.name} chose ABORT ({match.condition})",
-        )
-    elif claimed.iteration >= claimed.piece.max_movements:
-        outcome = _end_job(
-            claimed,
-            JobStatus.FAILED,
-            turn.content,
-            reason=f"max_movements ({claimed.piece.max_movements}) reached",
-        )
-    else:
-        job = db.session.get(Job, claimed.job_id)
-        dispatch = add_run(job, match.next, iteration=claimed.iteration + 1)
-        job.current_movement = match.next
-        job.current_activity = f"queued {match.next}"
-        outcome = "continued"
+        decision.route = Route("abort", reason=unmatched)
+
+    if lock_job(job_id) != JobStatus.RUNNING:
+        db.session.rollback()
+        return "job-not-running"
+    next_step = (
+        decision.route.target if decision.route.kind == "movement" else decision.route.kind.upper()
+    )
+    if not move_run(
+        parent_run_id,
+        RunStatus.RUNNING,
+        RunStatus.COMPLETED,
+        output=output,
+        matched_rule=match.index if match else None,
+        matched_condition=match.condition if match else None,
+        next=next_step,
+        tokens_in=turn.tokens_in,
+        tokens_out=turn.tokens_out,
+    ):
+        db.session.rollback()
+        return "completed"  # another sibling joined first
+    _add_tokens(job_id, turn)
+    record_event(
+        job_id,
+        "movement_completed",
+        movement=parent.name,
+        iteration=parent.iteration,
+        next=next_step,
+        condition=match.condition if match else None,
+        outcomes=outcomes,
+        tokens_in=turn.tokens_in,
+        tokens_out=turn.tokens_out,
+        latency_ms=0,
+        reports=[],
+        output_preview=output[:PREVIEW_CHARS],
+    )
+    for kind, data in decision.events:
+        record_event(job_id, kind, **data)
+    outcome, dispatches = _apply_route(job_id, piece, decision.route, parent.iteration, output)
     db.session.commit()
-    if dispatch is not None:
-        dispatch.send()
+    send_all(dispatches)
     return outcome
 
 
-def _end_job(claimed: Claimed, status: JobStatus, output: str, *, reason: str | None = None) -> str:
+def _apply_route(
+    job_id: uuid.UUID, piece: Piece, decided: Route, iteration: int, output: str
+) -> tuple[str, list[Dispatch]]:
+    """Apply a route inside the finishing transaction; returns (outcome, to enqueue)."""
+    if decided.kind == "complete":
+        return _end_job(job_id, JobStatus.SUCCEEDED, output), []
+    if decided.kind == "abort":
+        return _end_job(job_id, JobStatus.FAILED, output, reason=decided.reason), []
+    job = db.session.get(Job, job_id)
+    dispatches = start_movement(job, piece, decided.target, iteration=iteration + 1)
+    job.current_movement = decided.target
+    job.current_activity = f"queued {decided.target}"
+    if decided.wait_for_input:
+        # The next runs stay pending; posting an input re-queues the job and sends them.
+        move_job(
+            job_id,
+            JobStatus.RUNNING,
+            JobStatus.WAITING_HUMAN,
+            current_activity=f"waiting for user input before {decided.target}",
+        )
+        record_event(job_id, "waiting_input", movement=decided.target)
+        return "waiting-input", []
+    return "continued", dispatches
+
+
+def _end_job(
+    job_id: uuid.UUID, status: JobStatus, output: str, *, reason: str | None = None
+) -> str:
     values: dict = {"current_activity": None}
     if status == JobStatus.SUCCEEDED:
         values["result"] = output
     else:
         values["abort_reason"] = reason
         values["error_summary"] = reason
-    if not move_job(claimed.job_id, JobStatus.RUNNING, status, **values):
-        # Cancelled while we were finishing: the run's completion stands, the job stays as is.
+    if not move_job(job_id, JobStatus.RUNNING, status, **values):
         return "job-not-running"
+    cancel_open_runs(job_id)  # e.g. siblings of a failed sub-movement
     record_event(
-        claimed.job_id,
+        job_id,
         f"job_{status.value}",
         reason=reason,
         result_preview=output[:PREVIEW_CHARS] if status == JobStatus.SUCCEEDED else None,
@@ -315,8 +596,11 @@ def _end_job(claimed: Claimed, status: JobStatus, output: str, *, reason: str | 
     return status.value
 
 
-def _fail_attempt(claimed: Claimed, worker: str, reason: str) -> str:
-    """The attempt cannot go on: fail the run and the job (job-level retry comes later)."""
+def _fail_attempt(claimed: Claimed, worker: str | None, reason: str) -> str:
+    """The attempt cannot go on: fail the run and the job."""
+    if lock_job(claimed.job_id) != JobStatus.RUNNING:
+        db.session.rollback()
+        return "job-not-running"
     if not move_run(
         claimed.run_id,
         RunStatus.RUNNING,
@@ -328,12 +612,14 @@ def _fail_attempt(claimed: Claimed, worker: str, reason: str) -> str:
         db.session.rollback()
         return "lost"
     record_event(claimed.job_id, "movement_failed", movement=claimed.name, reason=reason)
-    outcome = _end_job(claimed, JobStatus.FAILED, "", reason=reason)
+    outcome = _end_job(claimed.job_id, JobStatus.FAILED, "", reason=reason)
     db.session.commit()
     return outcome
 
 
 def _add_tokens(job_id: uuid.UUID, turn: TurnResult) -> None:
+    if not (turn.tokens_in or turn.tokens_out):
+        return
     db.session.execute(
         Job.__table__.update()
         .where(Job.id == job_id)
@@ -341,8 +627,3 @@ def _add_tokens(job_id: uuid.UUID, turn: TurnResult) -> None:
             tokens_in=Job.tokens_in + turn.tokens_in, tokens_out=Job.tokens_out + turn.tokens_out
         )
     )
-
-
-def _summary(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -17,7 +17,7 @@ from app.catalog import load_for_job
 from app.config import Settings
 from app.db import db
 from app.errors import Conflict, Forbidden, NotFound, TooLarge, Unprocessable
-from app.jobs import cancel_job, create_job
+from app.jobs import cancel_job, create_job, send_all
 from app.models import Job, JobEvent, MovementRun
 from app.schemas import (
     EventList,
@@ -66,12 +66,10 @@ def submit_job(body: JobCreate):
             f"unknown tier {tier!r}", code="unknown_tier", details={"tiers": list(settings.tiers)}
         )
     piece = load_for_job(who.owner, body.piece or settings.default_piece, settings)
-    job, dispatch = create_job(
+    job, dispatches = create_job(
         owner_id=who.owner,
         instruction=body.instruction,
-        piece_name=piece.name,
-        piece_snapshot=piece.model_dump(mode="json"),
-        initial_movement=piece.initial_movement,
+        piece=piece,
         tier=tier,
         max_attempts=body.max_attempts,
         visibility=body.visibility,
@@ -79,7 +77,7 @@ def submit_job(body: JobCreate):
     )
     db.session.commit()
     try:
-        dispatch.send()
+        send_all(dispatches)
     except Exception:  # the job is committed; the reconciler re-sends what was not published
         log.warning(
             "job %s accepted but not yet enqueued (broker unreachable)", job.id, exc_info=True

@@ -103,4 +103,4 @@ def test_cli_follow_exits_nonzero_when_the_job_fails(live_api, worker, llm):
         env={**os.environ, "LEGATO_API_URL": live_api},
     )
     assert result.returncode == 1
-    assert "job failed" in result.stderr and "no rule matched" in result.stderr
+    assert 'job failed: no rule of "draft" matched' in result.stderr

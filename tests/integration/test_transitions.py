@@ -20,6 +20,7 @@ from app.transitions import (
     move_run,
     renew_lease,
 )
+from pieces import PieceLibrary
 
 pytestmark = pytest.mark.integration
 
@@ -42,17 +43,12 @@ def ctx(request, tmp_path):
 
 
 def _new_job() -> tuple[uuid.UUID, uuid.UUID]:
-    job, dispatch = create_job(
-        owner_id="t",
-        instruction="x",
-        piece_name="demo",
-        piece_snapshot={"name": "demo", "movements": [{"name": "a"}]},
-        initial_movement="a",
-        tier="auto",
-        max_attempts=3,
+    piece = PieceLibrary.builtin().load("demo")
+    job, dispatches = create_job(
+        owner_id="t", instruction="x", piece=piece, tier="auto", max_attempts=3
     )
     db.session.commit()
-    return job.id, dispatch.run_id
+    return job.id, dispatches[0].run_id
 
 
 def _status(model, row_id) -> str:
