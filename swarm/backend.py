@@ -218,7 +218,9 @@ class ServiceSpec:
         if not isinstance(self.image, str) or not self.image.strip() or " " in self.image:
             raise InvalidServiceSpec(f"invalid image reference {self.image!r}", field="image")
         if self.kind not in ("agent", "worker"):
-            raise InvalidServiceSpec(f"kind must be 'agent' or 'worker', not {self.kind!r}", "kind")
+            raise InvalidServiceSpec(
+                f"kind must be 'agent' or 'worker', not {self.kind!r}", field="kind"
+            )
         if self.kind == "agent" and not self.agent:
             raise InvalidServiceSpec("an agent service needs the agent's name", field="agent")
         if self.kind == "worker" and not self.tier:
@@ -232,7 +234,8 @@ class ServiceSpec:
                 raise InvalidServiceSpec(f"{key} must be positive", field=key)
         if self.restart_condition not in ("any", "on-failure", "none"):
             raise InvalidServiceSpec(
-                "restart_condition must be 'any', 'on-failure' or 'none'", "restart_condition"
+                "restart_condition must be 'any', 'on-failure' or 'none'",
+                field="restart_condition",
             )
         if self.restart_delay_s < 0 or self.stop_grace_period_s < 0:
             raise InvalidServiceSpec("durations must be >= 0", field="restart_delay_s")

@@ -114,7 +114,7 @@ class InvalidServiceSpec(SwarmError, ValueError):
     http_status = 422
     code = "invalid_service_spec"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message, details={"field": field} if field else None)
         self.field = field
 
