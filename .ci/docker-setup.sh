@@ -149,4 +149,23 @@ else
         --message "legato test image: busybox-static rootfs" \
         - "$IMAGE" >/dev/null || die "docker import failed"
 fi
+
+# --- 5. smoke test: a container starts on the default bridge ----------------
+# (A dockerd started elsewhere with --bridge=none deletes docker0 under a running
+# daemon; containers then fail with "could not find bridge docker0".)
+smoke() { docker_cli run --rm "$IMAGE" true >/tmp/legato-docker-smoke.log 2>&1; }
+if ! smoke; then
+    cat /tmp/legato-docker-smoke.log >&2
+    own=$(cat /var/run/legato-dockerd.pid 2>/dev/null || true)
+    if [[ -n "$own" ]] && kill -0 "$own" 2>/dev/null; then
+        say "container smoke test failed; restarting the dockerd this script started"
+        kill "$own"
+        for _ in $(seq 1 30); do kill -0 "$own" 2>/dev/null || break; sleep 1; done
+        start_dockerd
+        wait_daemon || die "dockerd did not come back after the restart"
+        smoke || die "containers still cannot start (see above)"
+    else
+        die "a container cannot start on this daemon (see above)"
+    fi
+fi
 say "ready: $(docker_cli image inspect --format '{{.Id}}' "$IMAGE" | cut -c1-19) $IMAGE"
