@@ -974,9 +974,10 @@ class SwarmBackend:
             status = exc.status_code
             lowered = text.lower()
             if status == 503 and ("swarm" in lowered or "manager" in lowered):
-                raise NotASwarmManager.default(
-                    "inactive" if "not part of a swarm" in lowered else None
-                ) from exc
+                state = "active" if "worker nodes" in lowered else None
+                if "not part of a swarm" in lowered:
+                    state = "inactive"
+                raise NotASwarmManager.default(state) from exc
             if creating and (
                 status == 409 or "already exists" in lowered or "name conflicts" in lowered
             ):

@@ -156,7 +156,7 @@ def test_stack_deploys_to_the_swarm(deployed):
         s.name.removeprefix(f"{name}_"): s.attrs["Spec"]
         for s in client.services.list(filters={"label": f"com.docker.stack.namespace={name}"})
     }
-    expected = {"postgres", "redis", "migrate", "api", "beat", "flower", "worker-maintenance"}
+    expected = {"postgres", "redis", "migrate", "api", "beat", "flower"}
     expected |= {f"worker-{t}" for t in TIERS}
     assert set(services) == expected
 
@@ -169,6 +169,10 @@ def test_stack_deploys_to_the_swarm(deployed):
     assert services["migrate"]["TaskTemplate"]["RestartPolicy"]["Condition"] == "on-failure"
     assert services["beat"]["Mode"]["Replicated"]["Replicas"] == 1
     assert services["beat"]["UpdateConfig"]["Order"] == "stop-first"
+    # beat also consumes the maintenance queue, so the scaler's tasks run where the
+    # Docker socket is.
+    beat_args = services["beat"]["TaskTemplate"]["ContainerSpec"]["Args"]
+    assert beat_args[:3] == ["worker", "--tier", "maintenance"] and "--beat" in beat_args
 
     # The overlay network, attached to every service.
     nets = client.networks.list(filters={"label": f"com.docker.stack.namespace={name}"})
@@ -196,7 +200,7 @@ def test_stack_deploys_to_the_swarm(deployed):
             assert labels["legato.queue"] == tier
         cmd = spec["TaskTemplate"]["ContainerSpec"]["Args"]
         assert cmd[:3] == ["worker", "--tier", tier]
-    for other in ("api", "beat", "flower", "worker-maintenance", "postgres", "redis"):
+    for other in ("api", "beat", "flower", "postgres", "redis"):
         assert services[other]["Labels"].get("legato.managed") != "true", other
 
 
