@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import current_app
 
 from app.config import Settings
 from app.errors import Unprocessable
-from pieces import Movement, Piece, PieceInvalid, PieceLibrary, PieceNotFound
+from app.schemas import ProblemOut
+from pieces import BUILTIN_DIR, Piece, PieceInvalid, PieceLibrary, PieceNotFound, Problem
 
 
 def library_for(owner: str) -> PieceLibrary:
     settings: Settings = current_app.extensions["legato.settings"]
-    return PieceLibrary.for_owner(
-        owner=owner, data_dir=settings.legato_data_dir, pieces_path=list(settings.pieces_path)
+    try:
+        return PieceLibrary.for_owner(
+            owner=owner, data_dir=settings.legato_data_dir, pieces_path=list(settings.pieces_path)
+        )
+    except ValueError:  # an owner name that cannot be a folder: shared and builtin pieces only
+        return PieceLibrary([*settings.pieces_path, BUILTIN_DIR])
+
+
+def source_label(path: Path) -> str:
+    """Where a piece comes from, without exposing the server's file layout."""
+    return "builtin" if Path(BUILTIN_DIR) in path.parents else path.parent.parent.name
+
+
+def problem_out(problem: Problem) -> ProblemOut:
+    return ProblemOut(
+        path=problem.path,
+        message=problem.message,
+        hint=problem.hint,
+        severity=problem.severity,
+        text=str(problem),
     )
 
 
@@ -23,18 +44,16 @@ def load_for_job(owner: str, name: str, settings: Settings) -> Piece:
         piece = library.load(name)
     except PieceNotFound:
         raise Unprocessable(
-            f"unknown piece {name!r}",
-            code="unknown_piece",
-            details={"available": library.names()},
+            f"unknown piece {name!r}", code="unknown_piece", details={"available": library.names()}
         ) from None
     except PieceInvalid as exc:
         raise Unprocessable(
             f"piece {name!r} does not validate",
             code="invalid_piece",
-            details=[str(p) for p in exc.report.errors],
+            details=[problem_out(p).model_dump() for p in exc.report.errors],
         ) from None
     unknown = sorted(
-        {m.tier for m in _all_movements(piece.movements) if m.tier and m.tier not in settings.tiers}
+        {m.tier for m in piece.all_movements() if m.tier and m.tier not in settings.tiers}
     )
     if unknown:
         raise Unprocessable(
@@ -43,11 +62,3 @@ def load_for_job(owner: str, name: str, settings: Settings) -> Piece:
             details={"tiers": list(settings.tiers)},
         )
     return piece
-
-
-def _all_movements(movements: list[Movement]) -> list[Movement]:
-    found: list[Movement] = []
-    for movement in movements:
-        found.append(movement)
-        found.extend(_all_movements(movement.parallel))
-    return found

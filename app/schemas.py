@@ -184,3 +184,76 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str]
+
+
+class InputCreate(Body):
+    text: str = Field(min_length=1, max_length=64 * 1024)
+
+    @field_validator("text")
+    @classmethod
+    def _reject_nul(cls, value: str) -> str:
+        return _no_nul(value)
+
+
+class InputOut(BaseModel):
+    id: uuid.UUID
+    text: str
+    job_status: str
+    created_at: datetime
+
+
+class ReportSummary(BaseModel):
+    name: str
+    attempt: int
+    movement_run_id: uuid.UUID | None
+    size: int
+    created_at: datetime
+
+
+class ReportList(BaseModel):
+    items: list[ReportSummary]
+
+
+class ReportOut(ReportSummary):
+    content: str
+
+
+class ProblemOut(BaseModel):
+    path: str
+    message: str
+    hint: str | None
+    severity: Literal["error", "warning"]
+    text: str
+
+
+class ValidationOut(BaseModel):
+    ok: bool
+    errors: list[ProblemOut]
+    warnings: list[ProblemOut]
+
+
+class PieceValidate(Body):
+    yaml: str = Field(min_length=1, max_length=256 * 1024, description="The piece file's text.")
+
+    @field_validator("yaml")
+    @classmethod
+    def _reject_nul(cls, value: str) -> str:
+        return _no_nul(value)
+
+
+class PieceSummary(BaseModel):
+    name: str
+    description: str | None
+    movements: list[str]
+    source: str
+
+
+class PieceList(BaseModel):
+    items: list[PieceSummary]
+
+
+class PieceDetail(BaseModel):
+    name: str
+    source: str
+    piece: dict[str, Any] = Field(description="The resolved piece: facets inlined, defaults set.")
+    warnings: list[ProblemOut]

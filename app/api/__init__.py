@@ -6,7 +6,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.api import jobs, meta
+    from app.api import job_artifacts, jobs, meta, pieces
 
     app.register_blueprint(meta.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(job_artifacts.bp)
+    app.register_blueprint(pieces.bp)
