@@ -31,7 +31,10 @@ class TierEndpoint:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+    # Empty variables (e.g. `LLM_API_KEY=` in an env file) mean "unset", not "empty string".
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     legato_data_dir: Path = Field(default=Path(".legato"))
     database_url: str | None = None

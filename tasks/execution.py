@@ -29,13 +29,13 @@ from sqlalchemy import select
 
 from agents.llm import LLMClient, LLMError
 from agents.runtime import TurnResult, run_turn
-from app.artifacts import latest_reports, save_reports, user_inputs
+from app.artifacts import save_reports
 from app.config import Settings
 from app.db import db
 from app.jobs import Dispatch, send_all, start_movement
 from app.models import Job, MovementRun
-from app.status import RUN_TERMINAL, JobStatus, RunStatus
-from app.transitions import cancel_open_runs, claim_run, lock_job, move_job, move_run, record_event
+from app.status import JobStatus, RunStatus
+from app.transitions import claim_run, lock_job, move_job, move_run, record_event
 from pieces import (
     Movement,
     Piece,
@@ -43,7 +43,6 @@ from pieces import (
     RuleMatch,
     build_prompt,
     check_loop_monitors,
-    evaluate_aggregate,
     extract_reports,
     judge_prompt,
     loop_judge_prompt,
@@ -52,8 +51,10 @@ from pieces import (
     parse_judge_reply,
     unmatched_summary,
 )
+from tasks.context import prompt_context
 from tasks.lease import LeaseKeeper
 from tasks.llm_profiles import profile_for
+from tasks.outcomes import fail_attempt, fail_job_attempt, succeed_job
 from tasks.routing import ABORT, COMPLETE, Route, route
 
 log = logging.getLogger(__name__)
@@ -121,14 +122,25 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
             reports = extract_reports(claimed.movement, turn.content)
             decision = None
             if claimed.parent_run_id is None:
-                decision = _decide(claimed, claimed.movement, match, turn, reports, settings)
+                decision = decide(claimed, claimed.movement, match, turn, reports, settings)
     except LLMError as exc:
-        return _fail_attempt(claimed, worker, f"LLM call failed: {exc}")
+        return fail_attempt(
+            claimed.job_id,
+            claimed.run_id,
+            claimed.name,
+            worker,
+            f"LLM call failed: {exc}",
+            error=exc,
+        )
     if lease.lost.is_set():
         return "lost"
     if claimed.parent_run_id is not None:
         outcome = _finish_sub(claimed, worker, turn, match, reports)
-        return join_parallel(claimed.parent_run_id) if outcome == "completed" else outcome
+        if outcome != "completed":
+            return outcome
+        from tasks.parallel import join_parallel
+
+        return join_parallel(claimed.parent_run_id)
     return _finish(claimed, worker, turn, match, reports, decision)
 
 
@@ -156,7 +168,7 @@ def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | No
     job = db.session.get(Job, job_id)
     piece = Piece.model_validate(job.piece_snapshot)
     movement = piece.movement(run.name)
-    context = _context(job, run)
+    context = prompt_context(job, run)
     prompt = build_prompt(piece, movement, context)
     run.prompt = prompt
     job.current_movement = run.name
@@ -183,38 +195,13 @@ def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | No
         movement=movement,
         context=context,
         parent_run_id=run.parent_run_id,
-        history=(*_history(job.id, run.attempt), run.name),
+        history=(*history(job.id, run.attempt), run.name),
     )
     db.session.commit()
     return claimed
 
 
-def _context(job: Job, run: MovementRun) -> PromptContext:
-    return PromptContext(
-        task=job.instruction,
-        iteration=run.iteration,
-        movement_iteration=run.movement_iteration,
-        previous_response=_previous_output(run),
-        user_inputs=user_inputs(job.id),
-        reports={name: a.content for name, a in latest_reports(job.id).items()},
-    )
-
-
-def _previous_output(run: MovementRun) -> str | None:
-    if run.iteration <= 1:
-        return None
-    return db.session.scalar(
-        select(MovementRun.output).where(
-            MovementRun.job_id == run.job_id,
-            MovementRun.attempt == run.attempt,
-            MovementRun.iteration == run.iteration - 1,
-            MovementRun.parent_run_id.is_(None),
-            MovementRun.status == RunStatus.COMPLETED.value,
-        )
-    )
-
-
-def _history(job_id: uuid.UUID, attempt: int) -> list[str]:
+def history(job_id: uuid.UUID, attempt: int) -> list[str]:
     return list(
         db.session.scalars(
             select(MovementRun.name)
@@ -275,7 +262,7 @@ def _choose_rule(
     return parse_judge_reply(movement, verdict.content)
 
 
-def _decide(
+def decide(
     claimed: Claimed,
     movement: Movement,
     match: RuleMatch | None,
@@ -378,7 +365,7 @@ def _finish(
         return "lost"
     for kind, data in decision.events:
         record_event(claimed.job_id, kind, **data)
-    outcome, dispatches = _apply_route(
+    outcome, dispatches = apply_route(
         claimed.job_id, claimed.piece, decision.route, claimed.iteration, turn.content
     )
     db.session.commit()
@@ -432,7 +419,7 @@ def _complete_run(
     if not completed:
         return False
     save_reports(claimed.job_id, claimed.attempt, claimed.run_id, reports)
-    _add_tokens(claimed.job_id, turn)
+    add_tokens(claimed.job_id, turn)
     record_event(
         claimed.job_id,
         "movement_completed",
@@ -449,115 +436,14 @@ def _complete_run(
     return True
 
 
-def join_parallel(parent_run_id: uuid.UUID) -> str:
-    """Complete a parallel movement once every sub-movement has ended. Idempotent.
-
-    Any sibling (or a recovery sweep) may call it; the guarded completion of the
-    parent run, under the job lock, lets exactly one caller continue the chain.
-    """
-    settings = _settings()
-    job_id = db.session.scalar(select(MovementRun.job_id).where(MovementRun.id == parent_run_id))
-    if job_id is None or lock_job(job_id) != JobStatus.RUNNING:
-        db.session.rollback()
-        return "job-not-running"
-    parent = db.session.get(MovementRun, parent_run_id)
-    children = list(
-        db.session.scalars(
-            select(MovementRun)
-            .where(MovementRun.parent_run_id == parent_run_id)
-            .order_by(MovementRun.created_at)
-        )
-    )
-    if parent.status != RunStatus.RUNNING or any(
-        RunStatus(c.status) not in RUN_TERMINAL for c in children
-    ):
-        db.session.rollback()
-        return "completed"
-    job = db.session.get(Job, job_id)
-    piece = Piece.model_validate(job.piece_snapshot)
-    movement = piece.movement(parent.name)
-    outcomes = {
-        c.name: c.matched_condition
-        for c in children
-        if c.status == RunStatus.COMPLETED and c.matched_condition
-    }
-    match = evaluate_aggregate(movement, outcomes)
-    output = "\n\n".join(f"## {c.name}\n{c.output or ''}" for c in children)
-    claimed = Claimed(
-        run_id=parent.id,
-        job_id=job.id,
-        attempt=parent.attempt,
-        name=parent.name,
-        iteration=parent.iteration,
-        tier=parent.tier,
-        prompt="",
-        piece=piece,
-        movement=movement,
-        context=_context(job, parent),
-        parent_run_id=None,
-        history=(*_history(job.id, parent.attempt), parent.name),
-    )
-    db.session.rollback()  # release the lock while a loop judge may think
-
-    turn = TurnResult(content=output, model="", llm_calls=0)
-    unmatched = f"no rule matched in {movement.name} (sub-movement outcomes: {outcomes or 'none'})"
-    try:
-        decision = _decide(claimed, movement, match, turn, {}, settings)
-    except LLMError as exc:
-        return _fail_attempt(claimed, None, f"loop judge call failed: {exc}")
-    if match is None:
-        decision.route = Route("abort", reason=unmatched)
-
-    if lock_job(job_id) != JobStatus.RUNNING:
-        db.session.rollback()
-        return "job-not-running"
-    next_step = (
-        decision.route.target if decision.route.kind == "movement" else decision.route.kind.upper()
-    )
-    if not move_run(
-        parent_run_id,
-        RunStatus.RUNNING,
-        RunStatus.COMPLETED,
-        output=output,
-        matched_rule=match.index if match else None,
-        matched_condition=match.condition if match else None,
-        next=next_step,
-        tokens_in=turn.tokens_in,
-        tokens_out=turn.tokens_out,
-    ):
-        db.session.rollback()
-        return "completed"  # another sibling joined first
-    _add_tokens(job_id, turn)
-    record_event(
-        job_id,
-        "movement_completed",
-        movement=parent.name,
-        iteration=parent.iteration,
-        next=next_step,
-        condition=match.condition if match else None,
-        outcomes=outcomes,
-        tokens_in=turn.tokens_in,
-        tokens_out=turn.tokens_out,
-        latency_ms=0,
-        reports=[],
-        output_preview=output[:PREVIEW_CHARS],
-    )
-    for kind, data in decision.events:
-        record_event(job_id, kind, **data)
-    outcome, dispatches = _apply_route(job_id, piece, decision.route, parent.iteration, output)
-    db.session.commit()
-    send_all(dispatches)
-    return outcome
-
-
-def _apply_route(
+def apply_route(
     job_id: uuid.UUID, piece: Piece, decided: Route, iteration: int, output: str
 ) -> tuple[str, list[Dispatch]]:
     """Apply a route inside the finishing transaction; returns (outcome, to enqueue)."""
     if decided.kind == "complete":
-        return _end_job(job_id, JobStatus.SUCCEEDED, output), []
+        return succeed_job(job_id, output), []
     if decided.kind == "abort":
-        return _end_job(job_id, JobStatus.FAILED, output, reason=decided.reason), []
+        return fail_job_attempt(job_id, decided.reason), []
     job = db.session.get(Job, job_id)
     dispatches = start_movement(job, piece, decided.target, iteration=iteration + 1)
     job.current_movement = decided.target
@@ -575,49 +461,7 @@ def _apply_route(
     return "continued", dispatches
 
 
-def _end_job(
-    job_id: uuid.UUID, status: JobStatus, output: str, *, reason: str | None = None
-) -> str:
-    values: dict = {"current_activity": None}
-    if status == JobStatus.SUCCEEDED:
-        values["result"] = output
-    else:
-        values["abort_reason"] = reason
-        values["error_summary"] = reason
-    if not move_job(job_id, JobStatus.RUNNING, status, **values):
-        return "job-not-running"
-    cancel_open_runs(job_id)  # e.g. siblings of a failed sub-movement
-    record_event(
-        job_id,
-        f"job_{status.value}",
-        reason=reason,
-        result_preview=output[:PREVIEW_CHARS] if status == JobStatus.SUCCEEDED else None,
-    )
-    return status.value
-
-
-def _fail_attempt(claimed: Claimed, worker: str | None, reason: str) -> str:
-    """The attempt cannot go on: fail the run and the job."""
-    if lock_job(claimed.job_id) != JobStatus.RUNNING:
-        db.session.rollback()
-        return "job-not-running"
-    if not move_run(
-        claimed.run_id,
-        RunStatus.RUNNING,
-        RunStatus.FAILED,
-        held_by=worker,
-        error=reason,
-        lease_expires_at=None,
-    ):
-        db.session.rollback()
-        return "lost"
-    record_event(claimed.job_id, "movement_failed", movement=claimed.name, reason=reason)
-    outcome = _end_job(claimed.job_id, JobStatus.FAILED, "", reason=reason)
-    db.session.commit()
-    return outcome
-
-
-def _add_tokens(job_id: uuid.UUID, turn: TurnResult) -> None:
+def add_tokens(job_id: uuid.UUID, turn: TurnResult) -> None:
     if not (turn.tokens_in or turn.tokens_out):
         return
     db.session.execute(

@@ -371,5 +371,18 @@ def _safe_url(url: str) -> str:
         return url.rsplit("@", 1)[-1]
 
 
+def _load_command_modules() -> None:
+    import importlib
+    import pkgutil
+
+    from app.cli import commands
+
+    for module in pkgutil.iter_modules(commands.__path__):
+        importlib.import_module(f"{commands.__name__}.{module.name}")
+
+
+_load_command_modules()
+
+
 if __name__ == "__main__":
     cli()
