@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.db import db, utcnow
+from app.lifecycle import AfterCommit, job_ended
 from app.models import Job, MovementRun
 from app.status import JOB_CANCELLABLE, JobStatus, RunStatus
 from app.transitions import cancel_open_runs, lock_job, move_job, record_event
@@ -162,13 +163,17 @@ def pending_runs(job: Job) -> list[Dispatch]:
     return [Dispatch(r.id, job.id, r.name, r.tier) for r in runs]
 
 
-def cancel_job(job: Job, reason: str) -> bool:
-    """Cancel a job that is not yet terminal; open runs are cancelled with it."""
+def cancel_job(job: Job, reason: str) -> list[AfterCommit] | None:
+    """Cancel a job that is not yet terminal; open runs are cancelled with it.
+
+    Returns the job-end hooks' after-commit work, or None if the job could not be
+    cancelled (it had already ended).
+    """
     lock_job(job.id)
     if not move_job(
         job.id, JOB_CANCELLABLE, JobStatus.CANCELLED, abort_reason=reason, current_activity=None
     ):
-        return False
+        return None
     cancel_open_runs(job.id)
     record_event(job.id, "job_cancelled", reason=reason)
-    return True
+    return job_ended(job.id, JobStatus.CANCELLED.value)

@@ -11,6 +11,7 @@ from flask import Flask
 from app import create_app
 from app.celery_config import celery_config
 from app.config import get_settings
+from tasks.schedule import beat_schedule
 
 TASK_MODULES = ["tasks.movement"]
 
@@ -28,6 +29,7 @@ def make_celery(flask_app: Flask | None = None) -> Celery:
 
     celery = Celery("legato", task_cls=FlaskTask, include=TASK_MODULES)
     celery.conf.update(celery_config(settings))
+    celery.conf.beat_schedule = beat_schedule(settings)
     celery.flask_app = flask_app
     flask_app.extensions["celery"] = celery
     return celery

@@ -32,7 +32,8 @@ from agents.runtime import TurnResult, run_turn
 from app.artifacts import save_reports
 from app.config import Settings
 from app.db import db
-from app.jobs import Dispatch, send_all, start_movement
+from app.jobs import start_movement
+from app.lifecycle import AfterCommit, run_after_commit
 from app.models import Job, MovementRun
 from app.status import JobStatus, RunStatus
 from app.transitions import claim_run, lock_job, move_job, move_run, record_event
@@ -365,11 +366,11 @@ def _finish(
         return "lost"
     for kind, data in decision.events:
         record_event(claimed.job_id, kind, **data)
-    outcome, dispatches = apply_route(
+    outcome, after = apply_route(
         claimed.job_id, claimed.piece, decision.route, claimed.iteration, turn.content
     )
     db.session.commit()
-    send_all(dispatches)
+    run_after_commit(after)
     return outcome
 
 
@@ -438,12 +439,12 @@ def _complete_run(
 
 def apply_route(
     job_id: uuid.UUID, piece: Piece, decided: Route, iteration: int, output: str
-) -> tuple[str, list[Dispatch]]:
-    """Apply a route inside the finishing transaction; returns (outcome, to enqueue)."""
+) -> tuple[str, list[AfterCommit]]:
+    """Apply a route inside the finishing transaction; returns (outcome, after-commit work)."""
     if decided.kind == "complete":
-        return succeed_job(job_id, output), []
+        return succeed_job(job_id, output)
     if decided.kind == "abort":
-        return fail_job_attempt(job_id, decided.reason), []
+        return fail_job_attempt(job_id, decided.reason)
     job = db.session.get(Job, job_id)
     dispatches = start_movement(job, piece, decided.target, iteration=iteration + 1)
     job.current_movement = decided.target
@@ -458,7 +459,7 @@ def apply_route(
         )
         record_event(job_id, "waiting_input", movement=decided.target)
         return "waiting-input", []
-    return "continued", dispatches
+    return "continued", [d.send for d in dispatches]
 
 
 def add_tokens(job_id: uuid.UUID, turn: TurnResult) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from agents.llm import LLMError
 from agents.runtime import TurnResult
 from app.db import db
-from app.jobs import send_all
+from app.lifecycle import run_after_commit
 from app.models import Job, MovementRun
 from app.status import RUN_TERMINAL, JobStatus, RunStatus
 from app.transitions import lock_job, move_run, record_event
@@ -118,7 +118,7 @@ def join_parallel(parent_run_id: uuid.UUID) -> str:
     )
     for kind, data in decision.events:
         record_event(job_id, kind, **data)
-    outcome, dispatches = apply_route(job_id, piece, decision.route, parent.iteration, output)
+    outcome, after = apply_route(job_id, piece, decision.route, parent.iteration, output)
     db.session.commit()
-    send_all(dispatches)
+    run_after_commit(after)
     return outcome

@@ -18,6 +18,7 @@ from app.config import Settings
 from app.db import db
 from app.errors import Conflict, Forbidden, NotFound, TooLarge, Unprocessable
 from app.jobs import cancel_job, create_job, send_all
+from app.lifecycle import run_after_commit
 from app.models import Job, JobEvent, MovementRun
 from app.schemas import (
     EventList,
@@ -143,7 +144,8 @@ def cancel(job_id: uuid.UUID):
     job = visible_job(job_id, who)
     if job.owner_id != who.owner and not who.admin:
         raise Forbidden("only the job's owner may cancel it")
-    if job.status in JOB_TERMINAL or not cancel_job(job, reason=f"cancelled by {who.owner}"):
+    after = None if job.status in JOB_TERMINAL else cancel_job(job, f"cancelled by {who.owner}")
+    if after is None:
         db.session.rollback()
         current = db.session.get(Job, job_id)
         raise Conflict(
@@ -152,6 +154,7 @@ def cancel(job_id: uuid.UUID):
             details={"status": current.status},
         )
     db.session.commit()
+    run_after_commit(after)
     db.session.refresh(job)
     return JobOut.model_validate(job, from_attributes=True)
 
