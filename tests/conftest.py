@@ -203,7 +203,7 @@ class WorkerProcess:
             [
                 sys.executable,
                 "-m",
-                "app.cli.main",
+                "app.cli",
                 "worker",
                 "--tier",
                 self.queues,

@@ -385,4 +385,7 @@ _load_command_modules()
 
 
 if __name__ == "__main__":
-    cli()
+    # Run the importable module's group, where the command modules registered.
+    from app.cli.main import cli as legato
+
+    legato()

@@ -18,7 +18,7 @@ GRACE_SECONDS = 15.0
 
 
 def legato_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli.main", *args]
+    return [sys.executable, "-m", "app.cli", *args]
 
 
 @dataclass

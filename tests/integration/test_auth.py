@@ -115,7 +115,7 @@ def test_token_create_command_prints_a_working_token(token_app, stack_env):
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "app.cli.main", "token", "create", "--owner", "carol"],
+        [sys.executable, "-m", "app.cli", "token", "create", "--owner", "carol"],
         capture_output=True,
         text=True,
         check=True,

@@ -35,7 +35,7 @@ def test_legato_run_completes_a_demo_job_submitted_through_the_cli(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "app.cli.main",
+                "app.cli",
                 "run",
                 "--port",
                 str(port),
@@ -57,7 +57,7 @@ def test_legato_run_completes_a_demo_job_submitted_through_the_cli(tmp_path):
         assert stack.poll() is None, log_path.read_text()
 
         submitted = subprocess.run(
-            [sys.executable, "-m", "app.cli.main", "submit", "hello", "--follow"],
+            [sys.executable, "-m", "app.cli", "submit", "hello", "--follow"],
             env={**env, "LEGATO_API_URL": base},
             cwd=ROOT,
             capture_output=True,

@@ -71,7 +71,7 @@ def test_cli_submit_follow_streams_and_exits_zero(live_api, worker, llm):
         [
             sys.executable,
             "-m",
-            "app.cli.main",
+            "app.cli",
             "submit",
             "from the cli",
             "--piece",
@@ -95,7 +95,7 @@ def test_cli_follow_exits_nonzero_when_the_job_fails(live_api, worker, llm):
     llm.when(movement("draft"), text("I give up. [STEP:7]"))  # no rule 7, no judge match
     llm.when(lambda r: r.headers.get("X-Legato-Purpose") == "judge", text("none fits"))
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli.main", "submit", "doomed", "--piece", "demo", "--follow"],
+        [sys.executable, "-m", "app.cli", "submit", "doomed", "--piece", "demo", "--follow"],
         capture_output=True,
         text=True,
         timeout=60,
