@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,10 +65,10 @@ def _pg_admin():
     return conn
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A blank PostgreSQL database for this session; yields its URL."""
-    name = f"legato_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def temporary_pg_database(prefix: str = "legato_test") -> Iterator[str]:
+    """A blank PostgreSQL database, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         admin = _pg_admin()
     except Exception as exc:
@@ -81,6 +82,13 @@ def pg_database() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A blank PostgreSQL database for this test session."""
+    with temporary_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

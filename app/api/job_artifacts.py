@@ -6,12 +6,12 @@ import uuid
 
 from flask import Blueprint
 
-from app.api.jobs import visible_job
+from app.api.jobs import owned_job, visible_job
 from app.api.spec import spec
 from app.artifacts import add_input, latest_reports
 from app.auth import principal
 from app.db import db
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, NotFound
 from app.jobs import pending_runs, send_all
 from app.models import JobArtifact
 from app.schemas import InputCreate, InputOut, ReportList, ReportOut, ReportSummary
@@ -31,10 +31,7 @@ bp = Blueprint("job_artifacts", __name__, url_prefix="/api/jobs")
     errors=(403, 404, 409),
 )
 def post_input(job_id: uuid.UUID, body: InputCreate):
-    who = principal()
-    job = visible_job(job_id, who)
-    if job.owner_id != who.owner and not who.admin:
-        raise Forbidden("only the job's owner may give it input")
+    job = owned_job(job_id, principal(), "give it input")
     status = lock_job(job.id)
     if status in JOB_TERMINAL:
         db.session.rollback()

@@ -52,6 +52,14 @@ def visible_job(job_id: uuid.UUID, who: Principal) -> Job:
     return job
 
 
+def owned_job(job_id: uuid.UUID, who: Principal, doing: str) -> Job:
+    """The job if this principal may change it: its owner or an admin (others: 403/404)."""
+    job = visible_job(job_id, who)
+    if job.owner_id != who.owner and not who.admin:
+        raise Forbidden(f"only the job's owner may {doing}")
+    return job
+
+
 @spec.route(bp, "", "POST", summary="Submit a job", body=JobCreate, responses={201: JobOut})
 def submit_job(body: JobCreate):
     settings = _settings()
@@ -141,9 +149,7 @@ def get_job(job_id: uuid.UUID):
 )
 def cancel(job_id: uuid.UUID):
     who = principal()
-    job = visible_job(job_id, who)
-    if job.owner_id != who.owner and not who.admin:
-        raise Forbidden("only the job's owner may cancel it")
+    job = owned_job(job_id, who, "cancel it")
     after = None if job.status in JOB_TERMINAL else cancel_job(job, f"cancelled by {who.owner}")
     if after is None:
         db.session.rollback()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from sqlalchemy import create_engine, inspect
 
 from app.config import Settings
 from app.migrate import downgrade, upgrade
-from tests.conftest import _pg_admin, service_missing
+from tests.conftest import temporary_pg_database
 
 pytestmark = pytest.mark.integration
 
@@ -18,19 +16,8 @@ TABLES = {"jobs", "movement_runs", "job_events", "api_tokens", "agents"}
 
 @pytest.fixture
 def blank_postgres():
-    name = f"legato_mig_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = _pg_admin()
-    except Exception as exc:
-        service_missing("PostgreSQL", exc)
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with temporary_pg_database("legato_mig") as url:
+        yield url
 
 
 def _tables(url: str) -> set[str]:
