@@ -64,6 +64,97 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     default_max_attempts: int = Field(default=3, ge=1, le=20)
 
+    # -- swarm control and scale-to-zero (issue 6) ------------------------------------
+    # Off by default: under Compose or Kubernetes there is no Swarm to drive, so the
+    # API's swarm endpoints answer 503 and the scaler's beat task does nothing.
+    swarm_enabled: bool = False
+    # Where the Docker engine is (a manager's socket); None = the docker SDK default.
+    docker_host: str | None = None
+    idle_scale_down_minutes: float = Field(default=15.0, ge=0)
+    idle_scale_interval: float = Field(default=60.0, gt=0)
+    # Upper bound for any automatic scale-up, on top of each service's legato.max_replicas.
+    scale_max_replicas: int = Field(default=8, ge=1, le=100)
+    # Image and overlay network for agent services deployed through the API.
+    worker_image: str = "legato:latest"
+    swarm_network: str | None = None
+
+    # -- durability (issue 5): retries, the beat maintenance loop, reflection, callbacks --
+    # Wait before attempt n+1 is the n-th entry (the last one repeats).
+    retry_backoff_seconds: Annotated[tuple[float, ...], NoDecode] = (30.0, 120.0, 600.0)
+    # A piece's own ABORT is the workflow's verdict; retrying it mostly reproduces it.
+    retry_on_abort: bool = False
+    handoff_max_chars: int = Field(default=4000, ge=200)
+    # How many times a timed-out (lease expired) movement run is re-run in one attempt.
+    run_retry_budget: int = Field(default=1, ge=0, le=20)
+    # Hand-backs for an unreachable endpoint before the attempt is consumed after all.
+    unreachable_max_requeues: int = Field(default=20, ge=0)
+    reconcile_after_seconds: float = Field(default=60.0, gt=0)
+    beat_recover_stuck_seconds: float = Field(default=60.0, gt=0)
+    beat_dispatch_retries_seconds: float = Field(default=15.0, gt=0)
+    beat_reconcile_seconds: float = Field(default=60.0, gt=0)
+    beat_reflections_seconds: float = Field(default=300.0, gt=0)
+    beat_probe_seconds: float = Field(default=30.0, gt=0)
+    reflection_enabled: bool = False
+    reflection_require_worker: bool = True
+    reflection_daily_token_budget: int = Field(default=0, ge=0)
+    notes_max_chars: int = Field(default=2000, ge=0)
+    callback_secret: str | None = Field(default=None, repr=False)
+    # Hosts (names or IPs) a callback may reach even if private/loopback; comma-separated.
+    callback_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    callback_max_attempts: int = Field(default=5, ge=1, le=50)
+    callback_backoff_seconds: float = Field(default=5.0, ge=0)
+    callback_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("retry_backoff_seconds", mode="before")
+    @classmethod
+    def _split_backoff(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(float(v) for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("retry_backoff_seconds")
+    @classmethod
+    def _check_backoff(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(v < 0 for v in value):
+            raise ValueError("RETRY_BACKOFF_SECONDS needs one or more non-negative numbers")
+        return value
+
+    @field_validator("callback_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    # -- agents & tools (issue 4): limits every agent turn runs under ----------------
+    workspace_root: Path | None = None  # default: $LEGATO_DATA_DIR/workspaces
+    max_tool_calls: int = Field(default=20, ge=0, le=1000)
+    tool_output_cap: int = Field(default=16 * 1024, ge=256)
+    tools_allow_shell: bool = False
+    shell_timeout: float = Field(default=30.0, gt=0)
+    webfetch_max_bytes: int = Field(default=512 * 1024, ge=1024)
+    webfetch_timeout: float = Field(default=15.0, gt=0)
+    # Hosts or CIDRs WebFetch may reach although they are loopback/private/link-local.
+    webfetch_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    subtask_max_depth: int = Field(default=2, ge=0, le=10)
+    subtask_max_per_parent: int = Field(default=5, ge=0, le=100)
+    chat_memory_messages: int = Field(default=20, ge=1, le=1000)
+    chat_session_ttl_minutes: int = Field(default=30, ge=1)
+    chat_timeout_seconds: float = Field(default=120.0, gt=0)
+    agent_callback_max_attempts: int = Field(default=5, ge=1, le=20)
+    agent_callback_secret: str | None = Field(default=None, repr=False)
+
+    @field_validator("webfetch_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return (self.workspace_root or self.legato_data_dir / "workspaces").resolve()
+
     @field_validator("tiers", mode="before")
     @classmethod
     def _split_tiers(cls, value: object) -> object:
