@@ -43,7 +43,9 @@ LINEAR_PIECE, SINGLE_PIECE = "bench-linear", "bench-single"
 POOL_EXTRA = 4 + 8
 # Connections left for everyone else while we run (other test sessions, psql, ...).
 PG_SAFETY_MARGIN = 15
-STALL_SECONDS = 90.0
+STALL_SECONDS = 60.0
+# What Celery logs when a task body raises (legato's task should never do that).
+TASK_RAISED = b"raised unexpected"
 API_APP_NAME = "legato-bench-api"
 MONITOR_APP_NAME = "legato-bench-monitor"
 # How often the benchmark looks for ended jobs in scenario 1 (both systems alike).
@@ -143,6 +145,8 @@ class Proc:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path):
         self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
         self.process: subprocess.Popen | None = None
+        self._scanned = 0
+        self._next_scan = 0.0
 
     def start(self, marker: bytes, timeout: float = 90.0) -> Proc:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
@@ -163,8 +167,27 @@ class Proc:
         return self.process is not None and self.process.poll() is None
 
     def check(self) -> None:
+        """Fail if the process died or its log shows a task that raised (checked ~2/s)."""
         if self.process is not None and self.process.poll() is not None:
             raise BenchFailure(f"{self.name} died (exit {self.process.returncode}):\n{self.tail()}")
+        now = time.monotonic()
+        if now < self._next_scan:
+            return
+        self._next_scan = now + 0.5
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._scanned)
+                chunk = f.read()
+        except OSError:
+            return
+        # Only whole lines: a line still being written is scanned next time.
+        chunk = chunk[: chunk.rfind(b"\n") + 1]
+        self._scanned += len(chunk)
+        if TASK_RAISED in chunk:
+            line = next(ln for ln in chunk.splitlines() if TASK_RAISED in ln)
+            raise BenchFailure(
+                f"{self.name}: a task raised: {line.decode(errors='replace')[:300]}\n{self.tail()}"
+            )
 
     def stop(self, timeout: float = 30.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -674,6 +697,12 @@ class Bench:
         return runs[0], runs[1]
 
     def scenario1_legato(self) -> tuple[Result, Result]:
+        wanted = self.concurrency
+        self.concurrency, note = self.safe_concurrency(wanted)
+        if self.concurrency < wanted:
+            say(f"  {note}")
+            self.slots = min(self.slots, self.concurrency)
+            self.warmup = min(self.warmup, 2 * self.slots)
         say(
             f"scenario 1 (legato): piece {LINEAR_PIECE} (3 movements), fake LLM latency 0, "
             f"1 worker (threads, concurrency {self.concurrency}); jobs submitted with "
