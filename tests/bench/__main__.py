@@ -355,8 +355,10 @@ class Bench:
             "AUTH_MODE": "none",
             "MOVEMENT_LEASE_SECONDS": "120",
         }
-        # This process only submits: a small pool for its own Flask app.
-        os.environ.update({**self.base_env, "WORKER_CONCURRENCY": str(self.submit_threads)})
+        # This process only submits: its Flask app's pool needs one connection per
+        # submitting thread (app/__init__.py sizes the pool from WORKER_CONCURRENCY).
+        submitters = max(self.slots, self.submit_threads)
+        os.environ.update({**self.base_env, "WORKER_CONCURRENCY": str(submitters)})
         for tier in self.base_env["TIERS"].split(","):
             for suffix in ("BASE_URL", "MODEL", "API_KEY"):
                 # Per-tier overrides from the caller's shell would send calls elsewhere.
@@ -860,17 +862,21 @@ class Bench:
             max_conn = int(cur.fetchone()[0])
             cur.execute("SHOW superuser_reserved_connections")
             reserved = int(cur.fetchone()[0])
+            # Other users' connections; this benchmark's own are counted separately below
+            # (no worker of ours is running when this is asked).
             cur.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                " AND datname IS DISTINCT FROM current_database()"
             )
             in_use = int(cur.fetchone()[0])
-        # This process may open a few more than it holds now (its own pool).
-        own = self.submit_threads + 2
+        # This process: the monitor connection, and its Flask app's pool, which opens at
+        # most one connection per submitting thread.
+        own = 1 + max(self.slots, self.submit_threads)
         budget = max_conn - reserved - in_use - own - PG_SAFETY_MARGIN
         limit = budget - POOL_EXTRA
         note = (
             f"PostgreSQL max_connections {max_conn} ({reserved} reserved for superusers, "
-            f"{in_use} in use now, {own} kept for this process, {PG_SAFETY_MARGIN} safety "
+            f"{in_use} in use by others now, {own} for this process, {PG_SAFETY_MARGIN} safety "
             f"margin) leaves {budget}; a worker's pool opens up to concurrency + {POOL_EXTRA}"
         )
         if limit < 1:
