@@ -14,6 +14,7 @@ from app.config import get_settings
 from tasks.schedule import beat_schedule
 
 TASK_MODULES = ["tasks.movement"]
+TASK_MODULES.append("tasks.scaling")  # swarm scaler (issue 6)
 
 
 def make_celery(flask_app: Flask | None = None) -> Celery:

@@ -12,4 +12,12 @@ from app.config import Settings
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    return {}
+    return {
+        # Swarm scale-to-zero (issue 6): idle services to 0, zeroed ones with work back up.
+        "idle-scale-down": {
+            "task": "legato.maintenance.idle_scale_down",
+            "schedule": settings.idle_scale_interval,
+            # A pass that waited longer than one interval is stale; the next one is due.
+            "options": {"expires": settings.idle_scale_interval},
+        },
+    }

@@ -12,3 +12,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(jobs.bp)
     app.register_blueprint(job_artifacts.bp)
     app.register_blueprint(pieces.bp)
+    from app.api import swarm  # Docker Swarm control (issue 6)
+
+    app.register_blueprint(swarm.bp)
