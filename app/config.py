@@ -81,20 +81,6 @@ class Settings(BaseSettings):
     # stack's "legato_"), so two deployments sharing a swarm leave each other alone.
     swarm_service_prefix: str = ""
 
-    # -- swarm control and scale-to-zero (issue 6) ------------------------------------
-    # Off by default: under Compose or Kubernetes there is no Swarm to drive, so the
-    # API's swarm endpoints answer 503 and the scaler's beat task does nothing.
-    swarm_enabled: bool = False
-    # Where the Docker engine is (a manager's socket); None = the docker SDK default.
-    docker_host: str | None = None
-    idle_scale_down_minutes: float = Field(default=15.0, ge=0)
-    idle_scale_interval: float = Field(default=60.0, gt=0)
-    # Upper bound for any automatic scale-up, on top of each service's legato.max_replicas.
-    scale_max_replicas: int = Field(default=8, ge=1, le=100)
-    # Image and overlay network for agent services deployed through the API.
-    worker_image: str = "legato:latest"
-    swarm_network: str | None = None
-
     # -- durability (issue 5): retries, the beat maintenance loop, reflection, callbacks --
     # Wait before attempt n+1 is the n-th entry (the last one repeats).
     retry_backoff_seconds: Annotated[tuple[float, ...], NoDecode] = (30.0, 120.0, 600.0)
