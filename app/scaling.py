@@ -452,6 +452,19 @@ class _ZeroCache:
 _zero_cache = _ZeroCache()
 
 
+def reset_zero_cache() -> None:
+    """Re-read the scaled-to-zero hint on the next enqueue (tests; settings changes)."""
+    _zero_cache.clear()
+
+
+def read_zero_hint(settings: Settings) -> set[str]:
+    """The hint as stored now (uncached); empty without a Redis broker."""
+    if not _redis_broker(settings):
+        return set()
+    key = (settings.broker_key_prefix or "") + ZERO_SET_KEY
+    return {m.decode() for m in _redis(settings).smembers(key)}
+
+
 def note_enqueued(queue: str, settings: Settings, send_task) -> bool:
     """Called by dispatch after publishing onto ``queue``: if that queue's services are
     at 0, ask the scaler to wake them now. Returns True when a wake was sent.
