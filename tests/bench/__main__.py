@@ -723,7 +723,12 @@ class Bench:
 
         say(
             f"scenario 1 (raw Celery): chains of 3 tasks, each task the same HTTP call to "
-            f"the fake LLM; 1 worker (threads, concurrency {self.concurrency}); same Redis"
+            f"the fake LLM; 1 worker (threads, concurrency {self.concurrency}); same Redis; "
+            + (
+                "Flower task events on, as in legato"
+                if os.environ.get("BENCH_RAW_EVENTS") == "1"
+                else "no task events (legato sends them for Flower)"
+            )
         )
         raw_prefix = f"{self.key_prefix}raw:"
         results_key = f"{raw_prefix}results"

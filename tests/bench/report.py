@@ -112,39 +112,68 @@ def print_result(r: Result, label: str, loaded: bool = True) -> None:
         say(f"  {label}: CPU ms per movement: {parts}")
 
 
-def summarise_profile(path: Path, seconds: float, top: int = 30) -> None:
-    """Where the GIL-holding thread was: inclusive share of samples per function."""
+OWN_CODE = ("app/", "tasks/", "agents/", "pieces/", "tests/bench/")
+WRAPPERS = ("FlaskTask.__call__", "__protected_call__")
+
+
+def _frame(frame: str) -> tuple[str, str]:
+    """py-spy's "function (path/file.py:line)" -> (function, path)."""
+    func, _, where = frame.partition(" (")
+    return func, where.rsplit(":", 1)[0]
+
+
+def classify(stack: list[str]) -> tuple[str, str]:
+    """(where in the worker, library doing the work) for one sampled stack."""
+    _, path = _frame(stack[-1])
+    library = path.split("/", 1)[0] if "/" in path else path.removesuffix(".py")
+    try:
+        start = next(i for i, f in enumerate(stack) if _frame(f)[0].endswith("trace_task"))
+    except StopIteration:
+        return "Celery consumer loop (outside tasks)", library
+    own = [
+        _frame(f)[0]
+        for f in stack[start + 1 :]
+        if _frame(f)[1].startswith(OWN_CODE) and not _frame(f)[0].endswith(WRAPPERS)
+    ]
+    if not own:
+        return "Celery task machinery around the task body", library
+    return "task: " + " > ".join(own[:3]), library
+
+
+def summarise_profile(path: Path, seconds: float, top: int = 14) -> None:
+    """Where the GIL-holding thread was: by code path in the worker and by library."""
     try:
         lines = path.read_text().splitlines()
     except OSError:
-        say("  py-spy: no samples recorded")
-        return
+        lines = []
     total = 0
-    inclusive: dict[str, int] = {}
+    places: dict[str, int] = {}
+    libraries: dict[str, int] = {}
     for line in lines:
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         n = int(count)
         total += n
-        seen = set()
-        for frame in stack.split(";"):
-            # "function (path/to/file.py:line)" -> "function (file.py)"
-            func, _, where = frame.partition(" (")
-            file = where.split(":")[0]
-            key = f"{func} ({'/'.join(Path(file).parts[-2:])})"
-            if key not in seen:
-                seen.add(key)
-                inclusive[key] = inclusive.get(key, 0) + n
+        place, library = classify(stack.split(";"))
+        places[place] = places.get(place, 0) + n
+        libraries[library] = libraries.get(library, 0) + n
     if not total:
         say("  py-spy: no samples recorded")
         return
     say(
         f"  py-spy: {total} samples with the GIL held in {seconds:.1f} s at {PYSPY_RATE}/s "
-        f"(GIL busy ~{total / (seconds * PYSPY_RATE):.0%}); inclusive share per function:"
+        f"(GIL busy ~{total / (seconds * PYSPY_RATE):.0%}; sampling slows the worker down)"
     )
-    for key, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+    say("  py-spy: by code path (own frames below Celery's trace_task):")
+    for key, n in sorted(places.items(), key=lambda kv: -kv[1])[:top]:
         say(f"    {n / total:6.1%}  {key}")
+    say(
+        "  py-spy: by library running at the sample: "
+        + ", ".join(
+            f"{k} {n / total:.0%}" for k, n in sorted(libraries.items(), key=lambda kv: -kv[1])[:8]
+        )
+    )
 
 
 def print_ratios(legato: tuple[Result, Result], raw: tuple[Result, Result]) -> None:
