@@ -114,6 +114,9 @@ class Toolbox:
                 outcome, error = "error", f"{type(exc).__name__}: {exc}"
         if error is not None:
             output = f"Error: {error}"
+        # NUL bytes are legal in a process's output but not in JSON text the model reads
+        # or in PostgreSQL text columns.
+        output = output.replace("\x00", "\\0")
         return ToolTrace(
             tool=name,
             call_id=call.get("id") or "",

@@ -22,13 +22,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
-from agents.llm import LLMClient, LLMError
-from agents.runtime import TurnResult, run_turn
+from agents.llm import LLMError
+from agents.runtime import TurnCancelled, TurnResult
 from app.artifacts import save_reports
 from app.config import Settings
 from app.db import db
@@ -36,6 +37,7 @@ from app.jobs import start_movement
 from app.lifecycle import AfterCommit, run_after_commit
 from app.models import Job, MovementRun
 from app.status import JobStatus, RunStatus
+from app.subtasks import open_children, workspace_of
 from app.transitions import claim_run, lock_job, move_job, move_run, record_event
 from pieces import (
     Movement,
@@ -52,25 +54,25 @@ from pieces import (
     parse_judge_reply,
     unmatched_summary,
 )
+from tasks.agent_host import (
+    AgentSpec,
+    JobToolHost,
+    commit_workspace,
+    load_agent,
+)
 from tasks.context import prompt_context
 from tasks.lease import LeaseKeeper
-from tasks.llm_profiles import profile_for
 from tasks.outcomes import fail_attempt, fail_job_attempt, succeed_job
 from tasks.routing import ABORT, COMPLETE, Route, route
+from tasks.turns import (
+    delegate_sync,
+    llm_client,  # noqa: F401 - re-exported for tasks.maintenance
+)
+from tasks.turns import turn as agent_turn
 
 log = logging.getLogger(__name__)
 
 PREVIEW_CHARS = 400
-
-_client: LLMClient | None = None
-
-
-def llm_client() -> LLMClient:
-    """One pooled client per worker process, shared by its threads."""
-    global _client
-    if _client is None:
-        _client = LLMClient()
-    return _client
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,12 @@ class Claimed:
     parent_run_id: uuid.UUID | None
     # Completed top-level movements of this attempt, this one included (loop monitors).
     history: tuple[str, ...]
+    owner: str = ""
+    workspace_dir: Path | None = None
+    # The registered agent the movement names (None: none named, or not registered).
+    agent: AgentSpec | None = None
+    # False for a child job, whose folder sits inside its parent's repository.
+    own_repo: bool = True
 
 
 @dataclass
@@ -98,6 +106,8 @@ class Decision:
 
     route: Route
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # spawn_subtask was called: the job waits for its children before re-running.
+    wait_subtasks: bool = False
 
 
 def _settings() -> Settings:
@@ -114,16 +124,39 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
     lease = LeaseKeeper(
         current_app._get_current_object(), run_id, worker, settings.movement_lease_seconds
     )
+    if claimed.movement.agent and claimed.agent is None:
+        return fail_attempt(
+            claimed.job_id,
+            claimed.run_id,
+            claimed.name,
+            worker,
+            f"movement {claimed.name} names agent {claimed.movement.agent!r}, "
+            "which is not registered for this job's owner",
+        )
+    host = JobToolHost(
+        settings,
+        claimed.job_id,
+        claimed.owner,
+        in_parallel=claimed.parent_run_id is not None,
+        delegate_sync=delegate_sync,
+    )
     try:
         with lease:
-            turn = _turn(claimed, claimed.movement, claimed.prompt, settings)
+            turn = agent_turn(
+                claimed, claimed.movement, claimed.prompt, settings, host=host, lease=lease
+            )
             if lease.lost.is_set():
                 return "lost"
-            match = _choose_rule(claimed, claimed.movement, turn, settings)
-            reports = extract_reports(claimed.movement, turn.content)
-            decision = None
-            if claimed.parent_run_id is None:
-                decision = decide(claimed, claimed.movement, match, turn, reports, settings)
+            decision = _pause(claimed, host)
+            match, reports = None, {}
+            if decision is None:
+                match = _choose_rule(claimed, claimed.movement, turn, settings)
+                reports = extract_reports(claimed.movement, turn.content)
+                if claimed.parent_run_id is None:
+                    decision = decide(claimed, claimed.movement, match, turn, reports, settings)
+    except TurnCancelled:
+        log.info("run %s: stopped between tool calls (job cancelled or lease lost)", run_id)
+        return "stopped"
     except LLMError as exc:
         return fail_attempt(
             claimed.job_id,
@@ -139,10 +172,38 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
         outcome = _finish_sub(claimed, worker, turn, match, reports)
         if outcome != "completed":
             return outcome
+        _commit_files(claimed)
         from tasks.parallel import join_parallel
 
         return join_parallel(claimed.parent_run_id)
-    return _finish(claimed, worker, turn, match, reports, decision)
+    outcome = _finish(claimed, worker, turn, match, reports, decision)
+    if outcome not in ("lost", "job-not-running"):
+        _commit_files(claimed)
+    return outcome
+
+
+def _pause(claimed: Claimed, host: JobToolHost) -> Decision | None:
+    """ask_human / spawn_subtask: re-run this movement after the answer or the children."""
+    if host.questions:
+        question = "\n\n".join(host.questions)
+        return Decision(
+            Route("movement", target=claimed.name, reason="asked a human", wait_for_input=True),
+            [("human_question", {"movement": claimed.name, "question": question})],
+        )
+    if host.spawned:
+        return Decision(
+            Route("movement", target=claimed.name, reason="waiting for subtasks"),
+            wait_subtasks=True,
+        )
+    return None
+
+
+def _commit_files(claimed: Claimed) -> None:
+    """Each completed movement commits the workspace, so later attempts see what was done."""
+    from agents.workspace import Workspace
+
+    if claimed.workspace_dir is not None and (claimed.workspace_dir / ".git").exists():
+        commit_workspace(Workspace(claimed.workspace_dir), claimed.name)
 
 
 # -- 1. claim ----------------------------------------------------------------
@@ -169,6 +230,7 @@ def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | No
     job = db.session.get(Job, job_id)
     piece = Piece.model_validate(job.piece_snapshot)
     movement = piece.movement(run.name)
+    agent = load_agent(job.owner_id, movement.agent) if movement.agent else None
     context = prompt_context(job, run)
     prompt = build_prompt(piece, movement, context)
     run.prompt = prompt
@@ -197,6 +259,10 @@ def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | No
         context=context,
         parent_run_id=run.parent_run_id,
         history=(*history(job.id, run.attempt), run.name),
+        owner=job.owner_id,
+        workspace_dir=workspace_of(job, current_app.extensions["legato.settings"]),
+        agent=agent,
+        own_repo=not (job.payload or {}).get("workspace"),
     )
     db.session.commit()
     return claimed
@@ -226,37 +292,13 @@ def _parent_name(run: MovementRun) -> str | None:
 # -- 2. LLM work (no transaction open) ----------------------------------------
 
 
-def _turn(
-    claimed: Claimed,
-    movement: Movement,
-    prompt: str,
-    settings: Settings,
-    purpose: str | None = None,
-) -> TurnResult:
-    headers = {
-        "X-Legato-Job": str(claimed.job_id),
-        "X-Legato-Run": str(claimed.run_id),
-        "X-Legato-Movement": movement.name,
-    }
-    if purpose:
-        headers["X-Legato-Purpose"] = purpose
-    profile = profile_for(settings, movement.tier or claimed.tier, movement.model)
-    return run_turn(
-        llm_client(),
-        profile,
-        prompt,
-        headers=headers,
-        on_retry=_retry_recorder(claimed.job_id, movement.name),
-    )
-
-
 def _choose_rule(
     claimed: Claimed, movement: Movement, turn: TurnResult, settings: Settings
 ) -> RuleMatch | None:
     """The agent's status tag, or a judge's verdict when the tag cannot decide."""
     if not needs_judge(movement, turn.content):
         return match_by_tag(movement, turn.content)
-    verdict = _turn(
+    verdict = agent_turn(
         claimed, movement, judge_prompt(movement, turn.content), settings, purpose="judge"
     )
     turn.add_usage(verdict)
@@ -297,7 +339,7 @@ def decide(
             ctx = claimed.context.model_copy(
                 update={"reports": {**claimed.context.reports, **reports}}
             )
-            judged = _turn(
+            judged = agent_turn(
                 claimed,
                 judge,
                 loop_judge_prompt(piece, trigger, ctx) or "",
@@ -327,25 +369,6 @@ def decide(
     return Decision(decided, events)
 
 
-def _retry_recorder(job_id: uuid.UUID, movement: str):
-    def on_retry(info) -> None:
-        try:
-            record_event(
-                job_id,
-                "llm_retry",
-                movement=movement,
-                attempt=info.attempt,
-                reason=info.reason,
-                wait_s=round(info.wait_s, 2),
-            )
-            db.session.commit()
-        except Exception:  # progress reporting must never break the call it reports on
-            db.session.rollback()
-            log.warning("could not record LLM retry for job %s", job_id, exc_info=True)
-
-    return on_retry
-
-
 # -- 3. finish -----------------------------------------------------------------
 
 
@@ -369,6 +392,17 @@ def _finish(
     outcome, after = apply_route(
         claimed.job_id, claimed.piece, decision.route, claimed.iteration, turn.content
     )
+    if decision.wait_subtasks and outcome == "continued" and open_children(claimed.job_id):
+        # Children still running: their end hook re-queues the job (app.subtasks). If
+        # they all ended already, the re-run simply goes ahead now.
+        move_job(
+            claimed.job_id,
+            JobStatus.RUNNING,
+            JobStatus.WAITING_SUBTASKS,
+            current_activity=f"waiting for subtasks before {claimed.name}",
+        )
+        record_event(claimed.job_id, "waiting_subtasks", movement=claimed.name)
+        outcome, after = "waiting-subtasks", []
     db.session.commit()
     run_after_commit(after)
     return outcome

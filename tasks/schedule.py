@@ -13,6 +13,12 @@ from app.config import Settings
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
+        # Agent chat sessions idle past CHAT_SESSION_TTL_MINUTES expire (issue 4).
+        "expire-sessions": {
+            "task": "legato.maintenance.expire_sessions",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
         # Swarm scale-to-zero (issue 6): idle services to 0, zeroed ones with work back up.
         "idle-scale-down": {
             "task": "legato.maintenance.idle_scale_down",

@@ -1,0 +1,108 @@
+"""Fixtures for the agent and tool tests: a worker with tool settings, and test pieces.
+
+The worker consumes only the `idle` tier (which the session worker leaves alone) and
+the dedicated agent queue `agent.solo`, so the settings below apply to every job and
+agent task these tests send there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IDLE_TIER, WorkerProcess
+
+TOOL_ENV = {
+    "TOOLS_ALLOW_SHELL": "true",
+    "SHELL_TIMEOUT": "1",
+    "TOOL_OUTPUT_CAP": "2000",
+    "MAX_TOOL_CALLS": "6",
+    "WEBFETCH_ALLOW": "127.0.0.1",
+    "SUBTASK_MAX_PER_PARENT": "2",
+    "SUBTASK_MAX_DEPTH": "1",
+    "CALLBACK_ALLOW_HOSTS": "127.0.0.1",
+    "CALLBACK_SECRET": "test-callback-secret",
+    "CALLBACK_MAX_ATTEMPTS": "3",
+}
+AGENT_QUEUES = f"{IDLE_TIER},agent.solo"
+
+PIECES = {
+    "tools-all": """
+name: tools-all
+initial_movement: work
+movements:
+  - name: work
+    instruction: "{task}"
+    allowed_tools: [Read, Write, Edit, Glob, Grep, Bash, WebFetch]
+""",
+    "tools-read": """
+name: tools-read
+initial_movement: look
+movements:
+  - name: look
+    instruction: "{task}"
+    allowed_tools: [Read]
+""",
+    "tools-plain": """
+name: tools-plain
+initial_movement: answer
+movements:
+  - name: answer
+    instruction: "{task}"
+""",
+    "tools-model": """
+name: tools-model
+initial_movement: pick
+movements:
+  - name: pick
+    model: no-such-model
+    instruction: "{task}"
+""",
+    "tools-ask": """
+name: tools-ask
+initial_movement: clarify
+movements:
+  - name: clarify
+    instruction: "{task}"
+    allowed_tools: [ask_human, Write]
+""",
+    "tools-spawn": """
+name: tools-spawn
+initial_movement: split
+movements:
+  - name: split
+    instruction: "{task}"
+    allowed_tools: [spawn_subtask, Read, delegate_to_agent]
+""",
+    "tools-agent": """
+name: tools-agent
+initial_movement: helper
+movements:
+  - name: helper
+    agent: helper
+    instruction: "{task}"
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def tool_pieces(stack_env) -> Path:
+    """The test pieces, in the `local` owner's own piece folder."""
+    folder = Path(stack_env["LEGATO_DATA_DIR"]) / "users" / "local" / "pieces"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in PIECES.items():
+        (folder / f"{name}.yaml").write_text(text.lstrip())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def agent_worker(stack_env, tool_pieces, tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("agent-worker") / "worker.log"
+    proc = WorkerProcess({**stack_env, **TOOL_ENV}, log_path, queues=AGENT_QUEUES).start()
+    yield proc
+    proc.stop()
+
+
+def workspace(stack_env, job_id: str) -> Path:
+    return Path(stack_env["LEGATO_DATA_DIR"]) / "workspaces" / job_id
