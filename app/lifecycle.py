@@ -20,6 +20,7 @@ JobEndHook = Callable[[uuid.UUID, str], list[AfterCommit] | None]
 
 # Modules that register hooks; imported once, on first use.
 HOOK_MODULES: list[str] = []
+HOOK_MODULES += ["app.notes", "app.callbacks"]  # reflection notes, job callbacks (issue 5)
 HOOK_MODULES += ["app.subtasks"]  # parents resume when their subtasks end (issue 4)
 
 _hooks: list[JobEndHook] = []

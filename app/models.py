@@ -66,6 +66,8 @@ class Job(db.Model):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     tokens_in: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     tokens_out: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # POSTed (signed) when the job ends; see app/callbacks.py.
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -59,6 +59,12 @@ class JobCreate(Body):
     max_attempts: int = Field(default=3, ge=1, le=20)
     visibility: Literal["private", "public"] = "private"
     payload: dict[str, Any] = Field(default_factory=dict)
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://[^\s]+$",
+        description="POSTed (HMAC-signed) with the result when the job ends.",
+    )
 
     @field_validator("instruction", "payload")
     @classmethod
@@ -138,6 +144,7 @@ class JobOut(BaseModel):
     payload: dict[str, Any]
     tokens_in: int
     tokens_out: int
+    callback_url: str | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

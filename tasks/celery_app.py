@@ -15,6 +15,7 @@ from tasks.schedule import beat_schedule
 
 TASK_MODULES = ["tasks.movement"]
 TASK_MODULES.append("tasks.scaling")  # swarm scaler (issue 6)
+TASK_MODULES.append("tasks.maintenance")  # the beat maintenance loop (issue 5)
 TASK_MODULES.append("tasks.chat")  # agent chat turns, agent tasks, session expiry (issue 4)
 
 

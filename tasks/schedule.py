@@ -13,6 +13,7 @@ from app.config import Settings
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
+        **durability_schedule(settings),
         # Agent chat sessions idle past CHAT_SESSION_TTL_MINUTES expire (issue 4).
         "expire-sessions": {
             "task": "legato.maintenance.expire_sessions",
@@ -27,3 +28,23 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "options": {"expires": settings.idle_scale_interval},
         },
     }
+
+
+# Task name -> interval setting. Each entry expires after one interval: a sweep that
+# waited longer than that is stale, and the next one is already due.
+DURABILITY_TASKS = {
+    "recover-stuck": ("legato.maintenance.recover_stuck", "beat_recover_stuck_seconds"),
+    "dispatch-retries": ("legato.maintenance.dispatch_retries", "beat_dispatch_retries_seconds"),
+    "reconcile": ("legato.maintenance.reconcile", "beat_reconcile_seconds"),
+    "enqueue-reflections": ("legato.maintenance.enqueue_reflections", "beat_reflections_seconds"),
+    "probe-llm-endpoints": ("legato.maintenance.probe_llm_endpoints", "beat_probe_seconds"),
+}
+
+
+def durability_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The issue-5 sweeps (tasks.maintenance), intervals from BEAT_*_SECONDS."""
+    schedule = {}
+    for entry, (task, interval_setting) in DURABILITY_TASKS.items():
+        interval = getattr(settings, interval_setting)
+        schedule[entry] = {"task": task, "schedule": interval, "options": {"expires": interval}}
+    return schedule

@@ -15,6 +15,10 @@ def register_blueprints(app: Flask) -> None:
     from app.api import swarm  # Docker Swarm control (issue 6)
 
     app.register_blueprint(swarm.bp)
+    from app.api import notes, workers  # notes and worker status (issue 5)
+
+    app.register_blueprint(notes.bp)
+    app.register_blueprint(workers.bp)
     from app.api import agents, traces  # agent registry/chat, tool traces, answers (issue 4)
 
     app.register_blueprint(agents.bp)

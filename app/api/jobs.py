@@ -84,6 +84,8 @@ def submit_job(body: JobCreate):
         visibility=body.visibility,
         payload=body.payload,
     )
+    if body.callback_url:
+        job.callback_url = _checked_callback(body.callback_url, settings)
     db.session.commit()
     try:
         send_all(dispatches)
@@ -226,3 +228,16 @@ def _stream(job_id: uuid.UUID, after: int) -> Iterator[str]:
             yield ": keepalive\n\n"
             last_sent = time.monotonic()
         time.sleep(SSE_POLL_SECONDS)
+
+
+def _checked_callback(url: str, settings: Settings) -> str:
+    """Refuse callback targets on our own network now rather than at delivery (issue 5)."""
+    from app.callbacks import CallbackFailed, CallbackRefused, check_url
+
+    try:
+        return check_url(url, settings.callback_allow_hosts)
+    except CallbackRefused as exc:
+        db.session.rollback()
+        raise Unprocessable(str(exc), code="callback_refused") from None
+    except CallbackFailed:  # unresolvable today; delivery re-checks every try
+        return url
