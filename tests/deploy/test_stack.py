@@ -96,6 +96,11 @@ def test_stack_config_accepts_the_file(docker_cli, stack_dir):
     assert env["DATABASE_URL"] == "postgresql+psycopg2://legato:s3cret@postgres:5432/legato"
     assert env["BROKER_URL"] == "redis://redis:6379/0"
     assert env["TIER"] == "fast"
+    # scale-to-zero: every process takes part (dispatch wakes zeroed queues), and agent
+    # services deployed through the API join the stack's overlay network
+    assert env["SWARM_ENABLED"] == "true" and env["IDLE_SCALE_DOWN_MINUTES"] == "15"
+    assert env["SWARM_NETWORK"] == "legato_legato"
+    assert services["beat"]["environment"]["DOCKER_HOST"] == "unix:///var/run/docker.sock"
     for tier in TIERS:
         labels = services[f"worker-{tier}"]["deploy"]["labels"]
         assert labels["legato.managed"] == "true"
