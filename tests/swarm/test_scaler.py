@@ -137,3 +137,23 @@ def test_queue_depth_on_the_embedded_sqlalchemy_broker(tmp_path):
         queue.put({"n": 2})
         queue.close()
     assert queue_depths(["fast", "auto"], settings) == {"fast": 2, "auto": 0}
+
+
+def test_beat_without_a_reachable_docker_does_nothing_and_keeps_going(scaler_env, tmp_path):
+    """Like a deployment whose socket is missing: each pass logs why and skips."""
+    env = {k: v for k, v in scaler_env.items() if not k.startswith("_")}
+    env["DOCKER_HOST"] = f"unix:///tmp/{RUN_PREFIX}-no-docker.sock"
+    scaler = WorkerProcess(
+        env, tmp_path / "nodocker.log", queues="maintenance", concurrency=2, extra=("--beat",)
+    ).start()
+    try:
+        wait_until(
+            lambda: scaler.tail(400).count("idle scale-down skipped: Docker is unreachable") >= 2,
+            timeout=60,
+            what="two skipped passes in the log",
+        )
+        assert scaler.process.poll() is None
+    finally:
+        scaler.stop()
+    log = scaler.tail(400)
+    assert "Traceback" not in log and "raised unexpected" not in log
