@@ -40,12 +40,14 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 def _engine_options(settings: Settings) -> dict[str, Any]:
     if settings.embedded:
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    # A worker thread holds a connection only between LLM calls, but every thread may
-    # want one at once.
+    # A worker thread holds a connection only for its short claim and finish
+    # transactions, never during an LLM call, so the pool need not match the thread
+    # count: a few dozen connections serve hundreds of threads, and stay well under
+    # PostgreSQL's max_connections when several workers share one database.
     return {
         "pool_pre_ping": True,
-        "pool_size": settings.worker_concurrency + 4,
-        "max_overflow": 8,
-        "pool_timeout": 10,
+        "pool_size": min(settings.worker_concurrency, settings.db_pool_size),
+        "max_overflow": settings.db_pool_overflow,
+        "pool_timeout": 30,
         "connect_args": {"connect_timeout": 5},
     }

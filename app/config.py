@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     auth_mode: Literal["token", "none"] = "none"
     movement_lease_seconds: int = Field(default=120, ge=5)
     worker_concurrency: int = Field(default=32, ge=1)
+    # Database connections per process (pool + overflow); see app._engine_options.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_overflow: int = Field(default=10, ge=0)
     max_instruction_bytes: int = Field(default=64 * 1024, ge=1)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     default_max_attempts: int = Field(default=3, ge=1, le=20)
