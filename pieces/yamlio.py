@@ -14,9 +14,12 @@ import yaml
 from pieces.problems import Problem
 
 MAX_NODES = 50_000
+# libyaml's parser when PyYAML was built with it (about ten times faster); construction,
+# and so the duplicate-key check below, stays in Python either way.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(_BaseLoader):
     """SafeLoader that records duplicate mapping keys instead of silently keeping the last."""
 
     def __init__(self, stream: str) -> None:
