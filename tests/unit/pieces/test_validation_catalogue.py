@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
+import pytest
+import yaml
+
+from pieces import PieceLibrary
+
 # libyaml (used when PyYAML has it) and the pure-Python parser word this differently.
 UNCLOSED_FLOW = (
     "did not find expected node content"
     if hasattr(yaml, "CSafeLoader")
     else "expected the node content, but found '<stream end>'"
 )
-
-import pytest
-
-from pieces import PieceLibrary
 
 CASES = [
     pytest.param(
