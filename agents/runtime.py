@@ -107,7 +107,7 @@ class Toolbox:
             outcome, error = "error", "arguments must be a JSON object"
         else:
             try:
-                output = REGISTRY[name].run(self.context, args)
+                output = str(REGISTRY[name].run(self.context, args))
             except ToolError as exc:
                 outcome, error = "error", str(exc)
             except Exception as exc:  # a tool bug must not end the movement

@@ -103,7 +103,7 @@ def spawn(
         "subtask_spawned",
         index=index,
         title=title,
-        job_id=str(child.id),
+        child_job_id=str(child.id),
         piece=piece.name,
     )
     return child, index, dispatches
@@ -134,7 +134,7 @@ def _child_ended(job_id: uuid.UUID, status: str) -> list[AfterCommit]:
         f"{(body or '')[:RESULT_PREVIEW]}",
         parent.attempt,
     )
-    record_event(parent.id, "subtask_ended", index=index, job_id=str(job_id), status=status)
+    record_event(parent.id, "subtask_ended", index=index, child_job_id=str(job_id), status=status)
     if parent_status != JobStatus.WAITING_SUBTASKS or open_children(parent.id):
         return []
     move_job(parent.id, JobStatus.WAITING_SUBTASKS, JobStatus.QUEUED, current_activity=None)

@@ -197,6 +197,9 @@ class JobToolHost:
         except SubtaskRefused as exc:
             db.session.rollback()
             raise ToolError(f"refused: {exc}") from None
+        except Exception:
+            db.session.rollback()  # never leave a half-made child for the next commit
+            raise
         send_all(dispatches)
         self.spawned.append(child.id)
         return (

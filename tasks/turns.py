@@ -133,9 +133,10 @@ def _stop_check(job_id: uuid.UUID, lease: LeaseKeeper | None):
 
 
 def delegate_sync(agent: AgentSpec, message: str) -> str:
+    """delegate_to_agent(mode=sync): the other agent's chat turn, run here, its reply returned."""
     from tasks.chat import agent_reply
 
-    return agent_reply(agent, message)
+    return agent_reply(agent, message).content
 
 
 def _retry_recorder(job_id: uuid.UUID, movement: str):

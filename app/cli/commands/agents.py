@@ -1,0 +1,75 @@
+"""`legato answer` and `legato agents ...`: answer a job's question; manage and chat with agents."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from app.cli.main import _api_call, _client, cli
+
+
+@cli.command("answer")
+@click.argument("job_id")
+@click.argument("answer")
+def answer(job_id: str, answer: str) -> None:
+    """Answer the question a job asked (ask_human); the job resumes."""
+    out = _api_call(
+        _client().request, "POST", f"/api/jobs/{job_id}/answer", json={"answer": answer}
+    )
+    click.echo(f"job {job_id} {out['job_status']}")
+
+
+@cli.group()
+def agents() -> None:
+    """Registered agents: list, create, delete, chat."""
+
+
+@agents.command("ls")
+def list_agents() -> None:
+    for a in _api_call(_client().request, "GET", "/api/agents")["items"]:
+        tools = ",".join(a["allowed_tools"]) or "-"
+        click.echo(f"{a['name']:<20} {a['queue']:<20} {a['model'] or '(tier default)':<20} {tools}")
+
+
+@agents.command("create")
+@click.argument("name")
+@click.option("--tier", default=None)
+@click.option("--model", default=None)
+@click.option("--system-prompt", default=None)
+@click.option("--tool", "tools", multiple=True, help="An allowed tool; repeat for more.")
+@click.option("--max-tool-calls", type=int, default=None)
+@click.option("--temperature", type=float, default=None)
+@click.option("--dedicated", is_flag=True, help="Run on its own queue agent.<name>.")
+def create_agent(name, tier, model, system_prompt, tools, max_tool_calls, temperature, dedicated):
+    body = {
+        "name": name,
+        "tier": tier,
+        "model": model,
+        "system_prompt": system_prompt,
+        "allowed_tools": list(tools),
+        "max_tool_calls": max_tool_calls,
+        "temperature": temperature,
+        "dedicated": dedicated,
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    click.echo(json.dumps(_api_call(_client().request, "POST", "/api/agents", json=body), indent=2))
+
+
+@agents.command("rm")
+@click.argument("name")
+def delete_agent(name: str) -> None:
+    _api_call(_client().request, "DELETE", f"/api/agents/{name}")
+    click.echo(f"agent {name} deleted")
+
+
+@agents.command("chat")
+@click.argument("name")
+@click.argument("message")
+@click.option("--session", default=None, help="Continue this session id.")
+def chat(name: str, message: str, session: str | None) -> None:
+    """Send one message; prints the reply, then the session id on stderr."""
+    body = {"message": message, **({"session_id": session} if session else {})}
+    out = _api_call(_client().request, "POST", f"/api/agents/{name}/chat", json=body)
+    click.echo(out["reply"])
+    click.echo(f"session {out['session_id']}", err=True)
