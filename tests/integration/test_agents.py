@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from agentkit are used as parameters
 """Agent turns that pause the job: ask_human, subtasks, delegation; and model fallback."""
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def test_ask_human_round_trip_through_the_cli(client, agent_worker, llm, live_ap
 
     done = wait_for_status(client, job["id"])
     assert done["status"] == "succeeded"
-    assert "navy blue please" in [r for r in llm.chat_requests if r.movement == "clarify"][-1].prompt
+    assert (
+        "navy blue please" in [r for r in llm.chat_requests if r.movement == "clarify"][-1].prompt
+    )
 
 
 def test_subtasks_limits_and_the_parent_resumes(client, agent_worker, llm, stack_env, db_session):

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from agentkit are used as parameters
 """Tool-using movements end to end: a real worker, the fake LLM scripting tool calls."""
 
 from __future__ import annotations
@@ -31,9 +32,7 @@ def tool_messages(record) -> list[str]:
     return [m["content"] for m in record.messages if m.get("role") == "tool"]
 
 
-def test_file_tools_work_in_the_workspace_and_are_traced(
-    client, agent_worker, llm, stack_env
-):
+def test_file_tools_work_in_the_workspace_and_are_traced(client, agent_worker, llm, stack_env):
     llm.when(
         movement("work"),
         tool_call("Write", {"path": "output/notes.md", "content": "alpha\nbeta\n"}),
@@ -70,7 +69,13 @@ def test_file_tools_work_in_the_workspace_and_are_traced(
     last = [r for r in llm.chat_requests if r.movement == "work"][-1]
     assert tool_messages(last)[2:] == ["alpha\ngamma", "output/notes.md", "output/notes.md:2:gamma"]
     assert {t["function"]["name"] for t in last.tools} == {
-        "Read", "Write", "Edit", "Glob", "Grep", "Bash", "WebFetch",
+        "Read",
+        "Write",
+        "Edit",
+        "Glob",
+        "Grep",
+        "Bash",
+        "WebFetch",
     }
     # the movement's work is committed under the movement's name
     log = subprocess.run(
@@ -189,7 +194,9 @@ def test_webfetch_reads_an_allow_listed_local_server(client, agent_worker, llm):
         url = f"http://127.0.0.1:{server.server_address[1]}/page"
         llm.when(
             movement("work"),
-            tool_calls(("WebFetch", {"url": url}), ("WebFetch", {"url": "http://169.254.169.254/"})),
+            tool_calls(
+                ("WebFetch", {"url": url}), ("WebFetch", {"url": "http://169.254.169.254/"})
+            ),
             text("fetched [STEP:0]"),
         )
         job = run(client, "tools-all")
@@ -211,8 +218,10 @@ def test_cancel_stops_the_tool_loop_between_calls(client, agent_worker, llm):
     seen = len(traces(client, job["id"]))
     # the worker has stopped: after the next check no further tool call is made
     wait_until(
-        lambda: not any(e["kind"] == "movement_completed" for e in events(client, job["id"]))
-        and len(traces(client, job["id"])) <= seen + 1,
+        lambda: (
+            not any(e["kind"] == "movement_completed" for e in events(client, job["id"]))
+            and len(traces(client, job["id"])) <= seen + 1
+        ),
         message="the loop to stop",
     )
     assert len(traces(client, job["id"])) < 6
