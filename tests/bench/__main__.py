@@ -38,9 +38,6 @@ PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TIER = "fast"
 LINEAR_PIECE, SINGLE_PIECE = "bench-linear", "bench-single"
-# What a worker's SQLAlchemy pool may open beyond WORKER_CONCURRENCY (app/__init__.py:
-# pool_size = concurrency + 4, max_overflow = 8).
-POOL_EXTRA = 4 + 8
 # Connections left for everyone else while we run (other test sessions, psql, ...).
 PG_SAFETY_MARGIN = 15
 STALL_SECONDS = 60.0
@@ -878,17 +875,20 @@ class Bench:
         # most one connection per submitting thread.
         own = 1 + max(self.slots, self.submit_threads)
         budget = max_conn - reserved - in_use - own - PG_SAFETY_MARGIN
-        limit = budget - POOL_EXTRA
+        # A worker's pool is sized per process, not per thread (app._engine_options):
+        # threads hold a connection only for their short transactions.
+        from app.config import Settings
+
+        settings = Settings()
+        pool = min(wanted, settings.db_pool_size) + settings.db_pool_overflow
         note = (
             f"PostgreSQL max_connections {max_conn} ({reserved} reserved for superusers, "
             f"{in_use} in use by others now, {own} for this process, {PG_SAFETY_MARGIN} safety "
-            f"margin) leaves {budget}; a worker's pool opens up to concurrency + {POOL_EXTRA}"
+            f"margin) leaves {budget}; a worker's pool opens at most {pool}"
         )
-        if limit < 1:
+        if pool > budget:
             raise BenchFailure(f"no room for a worker: {note}")
-        if wanted <= limit:
-            return wanted, f"{note}: concurrency {wanted} fits"
-        return limit, f"{note}: concurrency {wanted} would not fit; using {limit}, the largest safe"
+        return wanted, f"{note}: concurrency {wanted} fits"
 
     def scenario2(self) -> dict:
         latency = self.slow_latency
