@@ -23,3 +23,6 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(agents.bp)
     app.register_blueprint(traces.bp)
+    from app.api import metrics  # GET /metrics, Prometheus (issue 4)
+
+    app.register_blueprint(metrics.bp)
