@@ -566,10 +566,17 @@ def enqueue_reflections() -> int:
 
 @celery_app.task(name=REFLECT_JOB)
 def reflect_job(job_id: str) -> str:
+    """The job-end hook's request. A skip is recorded in the job's events here (once,
+    right after the job ended), not by the periodic sweep, which would repeat it."""
     try:
-        return reflect_job_once(uuid.UUID(job_id))
+        jid = uuid.UUID(job_id)
     except ValueError:
         return "invalid"
+    outcome = reflect_job_once(jid)
+    if outcome in ("no-worker", "over-budget"):
+        record_event(jid, "reflection_skipped", reason=outcome)
+        db.session.commit()
+    return outcome
 
 
 @celery_app.task(name=PROBE_LLM_ENDPOINTS)

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,6 +25,9 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, TEST_TIERS, WorkerProcess, free_port, service_missing, wait_until
+
+# `from tests.faults.harness import *` brings in the pytest fixtures only.
+__all__ = ["make_stack", "private_redis", "scratch_db"]
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 ALL_QUEUES = "fast,auto,quality,reflection,maintenance"
@@ -95,11 +99,13 @@ class PrivateRedis:
 class PrivatePostgres:
     """A throwaway PostgreSQL cluster (initdb) on a free port, trust auth; stoppable."""
 
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
+    def __init__(self):
+        # Its own directory under /tmp: pytest's tmp dirs are private to root, and the
+        # cluster runs as the postgres user when we are root.
+        self.workdir = Path(tempfile.mkdtemp(prefix="legato-pg-"))
         self.port = free_port()
-        self.datadir = workdir / "pgdata"
-        self.sockdir = workdir / "pgsock"
+        self.datadir = self.workdir / "pgdata"
+        self.sockdir = self.workdir / "pgsock"
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
         if not bins:
             service_missing("PostgreSQL server binaries", FileNotFoundError("initdb"))
@@ -166,6 +172,10 @@ class PrivatePostgres:
             "stop",
             check=False,
         )
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 # -- the stack --------------------------------------------------------------------------
@@ -290,7 +300,8 @@ class Stack:
 
         def up() -> bool:
             try:
-                return requests.get(self.api_url + "/api/pieces", timeout=2).status_code == 200
+                # Any answer below 500 means it serves (401 in token mode is an answer).
+                return requests.get(self.api_url + "/api/pieces", timeout=2).status_code < 500
             except requests.RequestException:
                 return False
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import free_port, wait_until
-from tests.faults.harness import make_stack, private_redis, scratch_db  # noqa: F401
 from tests.fakellm import error, text
+from tests.faults.harness import *  # noqa: F403 - the stack fixtures
 from tests.integration.helpers import movement
 
 pytestmark = pytest.mark.integration
