@@ -1,0 +1,134 @@
+"""Workspace confinement and tool behaviour on a real filesystem (no LLM needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from agents.runtime import TRUNCATED, Toolbox, cap
+from agents.tools import REGISTRY, ToolContext, ToolError, ToolLimits
+from agents.tools.web import check_url
+from agents.workspace import SUBDIRS, Workspace, WorkspaceError
+from app.agent_schemas import TOOL_NAMES
+
+
+@pytest.fixture
+def ctx(tmp_path) -> ToolContext:
+    return ToolContext(workspace=Workspace.open(tmp_path / "ws"), limits=ToolLimits())
+
+
+def run(ctx, tool, **args):
+    return REGISTRY[tool].run(ctx, args)
+
+
+def test_workspace_layout_and_git(ctx):
+    ws = ctx.workspace
+    assert all((ws.root / d).is_dir() for d in SUBDIRS)
+    run(ctx, "Write", path="output/a.txt", content="hi")
+    sha = ws.commit("plan")
+    assert sha and ws.log() == ["plan"]
+    assert ws.commit("nothing changed") is None
+
+
+@pytest.mark.parametrize(
+    "path", ["../x", "a/../../x", "/etc/passwd", "/tmp", ".git/config", "", "a\x00b"]
+)
+def test_paths_outside_are_refused(ctx, path):
+    with pytest.raises(WorkspaceError):
+        ctx.workspace.resolve(path)
+
+
+def test_symlink_pointing_out_is_refused(ctx, tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    os.symlink(outside, ctx.workspace.root / "link.txt")
+    os.symlink(tmp_path, ctx.workspace.root / "dirlink")
+    for path in ("link.txt", "dirlink/secret.txt"):
+        with pytest.raises(ToolError, match="outside"):
+            run(ctx, "Read", path=path)
+    with pytest.raises(ToolError, match="outside"):
+        run(ctx, "Write", path="dirlink/new.txt", content="x")
+    assert run(ctx, "Glob", pattern="**/*") == "(no matches)"
+    assert run(ctx, "Grep", pattern="secret") == "(no matches)"
+
+
+def test_absolute_path_inside_is_fine(ctx):
+    target = ctx.workspace.root / "input" / "in.txt"
+    run(ctx, "Write", path=str(target), content="a\nb\nc\n")
+    assert run(ctx, "Read", path="input/in.txt", offset=2, limit=1) == "b"
+
+
+def test_edit_requires_a_unique_match(ctx):
+    run(ctx, "Write", path="f.txt", content="x x")
+    with pytest.raises(ToolError, match="occurs 2 times"):
+        run(ctx, "Edit", path="f.txt", old_string="x", new_string="y")
+    assert "2 occurrence" in run(
+        ctx, "Edit", path="f.txt", old_string="x", new_string="y", replace_all=True
+    )
+    with pytest.raises(ToolError, match="not found"):
+        run(ctx, "Edit", path="f.txt", old_string="zzz", new_string="y")
+
+
+def test_bash_is_off_unless_enabled(ctx):
+    with pytest.raises(ToolError, match="disabled"):
+        run(ctx, "Bash", command="echo hi")
+    ctx.limits = ToolLimits(allow_shell=True, shell_timeout=5)
+    assert run(ctx, "Bash", command="pwd").startswith(str(ctx.workspace.root))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://localhost:8080/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.1.2.3/",
+        "http://192.168.0.1/",
+        "http://[::1]/",
+        "http://metadata.google.internal/",
+        "file:///etc/passwd",
+        "ftp://example.com/",
+    ],
+)
+def test_webfetch_refuses_private_and_metadata_targets(url):
+    with pytest.raises(ToolError):
+        check_url(url, ())
+
+
+def test_webfetch_allow_list_admits_a_loopback_address():
+    check_url("http://127.0.0.1:9/", ("127.0.0.1",))
+    check_url("http://127.0.0.1:9/", ("127.0.0.0/8",))
+
+
+def test_unknown_and_disallowed_tools_are_refused_not_run(ctx):
+    box = Toolbox(allowed=["Read", "Teleport"], context=ctx)
+    assert box.offered == ["Read"]
+    call = {"id": "c1", "function": {"name": "Write", "arguments": '{"path": "x", "content": "y"}'}}
+    trace = box.execute(call)
+    assert trace.outcome == "refused" and "not allowed" in trace.output
+    assert not (ctx.workspace.root / "x").exists()
+    bad_args = box.execute({"id": "c2", "function": {"name": "Read", "arguments": "[1]"}})
+    assert bad_args.outcome == "error"
+
+
+def test_output_is_capped_with_a_marker():
+    assert cap("abc", 10) == "abc"
+    assert cap("x" * 20, 5) == "xxxxx" + TRUNCATED.format(n=15)
+
+
+def test_the_api_knows_every_tool():
+    assert set(TOOL_NAMES) == set(REGISTRY)
+
+
+def test_git_commit_needs_no_global_identity(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.gitconfig
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    ws = Workspace.open(tmp_path / "w")
+    (ws.root / "f").write_text("x")
+    assert ws.commit("review")
+    out = subprocess.run(
+        ["git", "log", "--format=%an"], cwd=ws.root, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "legato"
