@@ -57,6 +57,7 @@ from pieces import (
 from tasks.agent_host import (
     AgentSpec,
     JobToolHost,
+    agent_queue_hop,
     commit_workspace,
     load_agent,
 )
@@ -219,6 +220,11 @@ def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | No
         # Cancelled, finished, or waiting for a human: the run stays as it is.
         db.session.rollback()
         log.info("run %s: job %s is %s; not running it", run_id, job_id, job_status)
+        return None
+    hop = agent_queue_hop(job_id, run_id)
+    if hop is not None:
+        db.session.commit()
+        hop.send()
         return None
     if not claim_run(run_id, worker, lease_seconds):
         db.session.rollback()

@@ -64,7 +64,8 @@ def turn(
     if purpose:
         headers["X-Legato-Purpose"] = purpose
     agent = claimed.agent if purpose is None else None
-    tier = movement.tier or claimed.tier
+    # A dedicated agent's run sits on queue agent.<name>; its LLM endpoint is its tier's.
+    tier = agent.tier if agent else (movement.tier or claimed.tier)
     profile = _resolve_model(
         claimed, settings, tier, movement.model or (agent.model if agent else None), purpose
     )

@@ -77,10 +77,18 @@ movements:
 """,
     "tools-agent": """
 name: tools-agent
-initial_movement: helper
+initial_movement: delegate
 movements:
-  - name: helper
-    agent: helper
+  - name: delegate
+    agent: solo
+    instruction: "{task}"
+""",
+    "tools-ghost": """
+name: tools-ghost
+initial_movement: haunt
+movements:
+  - name: haunt
+    agent: ghost
     instruction: "{task}"
 """,
 }

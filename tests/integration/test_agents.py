@@ -207,3 +207,30 @@ def test_delegate_sync_and_async(client, agent_worker, llm):
     [child_call] = [r for r in llm.chat_requests if r.movement == "respond"]
     assert child_call.messages[0] == {"role": "system", "content": "You are the helper agent."}
     assert "later please" in child_call.prompt
+
+
+def test_movement_naming_a_dedicated_agent_runs_on_its_queue(client, agent_worker, llm):
+    resp = client.post(
+        "/api/agents",
+        json={"name": "solo", "tier": IDLE_TIER, "dedicated": True, "system_prompt": "Solo here."},
+    )
+    assert resp.status_code in (201, 409), resp.get_json()
+    client.patch("/api/agents/solo", json={"system_prompt": "Solo here.", "dedicated": True})
+    llm.when(on("delegate"), text("solo did it [STEP:0]"))
+
+    job = submit(client, piece="tools-agent", tier=IDLE_TIER)
+    done = wait_for_status(client, job["id"])
+
+    assert done["status"] == "succeeded", done
+    assert [r["tier"] for r in done["runs"]] == ["agent.solo"]
+    rerouted = [e["data"] for e in events(client, job["id"]) if e["kind"] == "movement_rerouted"]
+    assert rerouted == [{"movement": "delegate", "queue": "agent.solo"}]
+    [call] = [r for r in llm.chat_requests if r.movement == "delegate"]
+    assert call.messages[0] == {"role": "system", "content": "Solo here."}
+
+
+def test_movement_naming_an_unknown_agent_fails_clearly(client, agent_worker):
+    job = submit(client, piece="tools-ghost", tier=IDLE_TIER, max_attempts=1)
+    done = wait_for_status(client, job["id"])
+    assert done["status"] == "failed"
+    assert "agent 'ghost'" in (done["error_summary"] or "") + (done["abort_reason"] or "")
