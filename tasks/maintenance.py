@@ -55,14 +55,6 @@ def _settings() -> Settings:
     return current_app.extensions["legato.settings"]
 
 
-def _skip_locked(stmt):
-    # Two beats split the candidates instead of queueing on each other's rows;
-    # SQLite has no row locks (its writers are serialized anyway).
-    if db.session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update(skip_locked=True)
-    return stmt
-
-
 # -- recover_stuck ------------------------------------------------------------------
 
 

@@ -30,8 +30,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
-# Task name -> interval setting. Each entry expires after one interval: a sweep that
-# waited longer than that is stale, and the next one is already due.
+# Task name -> interval setting. A sweep that waited in the queue longer than
+# max(interval, 30 s) is dropped: the next one is due anyway. (Not just one interval:
+# with second-long test intervals a busy worker would drop every sweep.)
 DURABILITY_TASKS = {
     "recover-stuck": ("legato.maintenance.recover_stuck", "beat_recover_stuck_seconds"),
     "dispatch-retries": ("legato.maintenance.dispatch_retries", "beat_dispatch_retries_seconds"),
@@ -46,5 +47,6 @@ def durability_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     schedule = {}
     for entry, (task, interval_setting) in DURABILITY_TASKS.items():
         interval = getattr(settings, interval_setting)
-        schedule[entry] = {"task": task, "schedule": interval, "options": {"expires": interval}}
+        expires = max(interval, 30.0)
+        schedule[entry] = {"task": task, "schedule": interval, "options": {"expires": expires}}
     return schedule
