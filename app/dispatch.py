@@ -49,10 +49,11 @@ def enqueue_movement(
         queue=tier,
         routing_key=tier,
     )
-    _wake_if_scaled_to_zero(tier)
+    wake_if_scaled_to_zero(tier)
 
 
-def _wake_if_scaled_to_zero(queue: str) -> None:
+def wake_if_scaled_to_zero(queue: str) -> None:
+    # Call after publishing anything onto `queue` (movements, agent turns).
     # Scale-from-zero on enqueue: this process has no Docker socket, so when the queue's
     # services are at 0 (a cached hint the scaler keeps) it asks the maintenance worker
     # to scale them up now. Near-free otherwise, and it never fails the enqueue.
