@@ -157,3 +157,45 @@ def test_beat_without_a_reachable_docker_does_nothing_and_keeps_going(scaler_env
         scaler.stop()
     log = scaler.tail(400)
     assert "Traceback" not in log and "raised unexpected" not in log
+
+
+def test_database_work_keeps_a_service_up_and_brings_it_back(
+    scaler_env, backend, deploy, unique_name
+):
+    """PostgreSQL is the source of truth: a pending movement whose broker message was
+    lost still counts as queued work, for scale-down and for scale-up."""
+    import redis
+
+    from app.scaling import idle_pass
+
+    tier = scaler_env["_TIER"]
+    name = unique_name("db")
+    deploy(sleeper_worker(name, tier=tier, max_replicas=3))
+    settings = Settings(idle_scale_down_minutes=0)  # anything not busy is idle
+    flask_app = create_app(settings)
+    api = flask_app.test_client()
+    broker = redis.Redis.from_url(settings.celery_broker_url)
+    queue_key = settings.broker_key_prefix + tier
+
+    job = api.post("/api/jobs", json={"instruction": "db work", "tier": tier}).get_json()
+    assert broker.delete(queue_key) == 1  # the message is lost; the pending run remains
+    with flask_app.app_context():
+        assert idle_pass(settings).events == []  # pending work: not idle
+    assert backend.get(name).desired_replicas == 1
+
+    assert api.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    with flask_app.app_context():
+        [down] = idle_pass(settings).events
+    assert (down["service"], down["to_replicas"], down["trigger"]) == (name, 0, "idle")
+    assert tier in read_zero_hint(settings)
+
+    # At 0, two pending runs without messages: the pass scales up, one replica each.
+    for _ in range(2):
+        assert api.post("/api/jobs", json={"instruction": "more", "tier": tier}).status_code == 201
+    broker.delete(queue_key)
+    with flask_app.app_context():
+        [up] = idle_pass(settings).events
+    assert (up["from_replicas"], up["to_replicas"]) == (0, 2)
+    assert "2 message(s) queued" in up["reason"]
+    assert backend.get(name).desired_replicas == 2
+    assert tier not in read_zero_hint(settings)
