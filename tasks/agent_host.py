@@ -24,10 +24,10 @@ from app.config import Settings
 from app.db import db
 from app.errors import ApiError
 from app.jobs import Dispatch, send_all
-from app.models import Agent, Job, MovementRun
+from app.models import Agent, MovementRun
 from app.subtasks import SubtaskRefused, agent_piece, spawn
 from app.traces import LlmCallRow, ToolTraceRow
-from app.transitions import record_event
+from app.transitions import lock_job, record_event
 
 log = logging.getLogger(__name__)
 
@@ -244,40 +244,23 @@ def commit_workspace(workspace: Workspace, message: str) -> None:
             log.warning("workspace commit %r in %s failed", message, workspace.root, exc_info=True)
 
 
-def _agent_named(snapshot: dict, movement: str) -> str | None:
-    # A dict scan, not Piece.model_validate: this runs before every claim.
-    for mv in snapshot.get("movements", []):
-        for candidate in (mv, *mv.get("parallel", [])):
-            if candidate.get("name") == movement:
-                return candidate.get("agent")
-    return None
+def agent_queue_hop(
+    job_id: uuid.UUID, run_id: uuid.UUID, movement: str, agent: AgentSpec
+) -> Dispatch | None:
+    """Move a pending run to its dedicated agent's queue `agent.<name>` (caller commits).
 
-
-def agent_queue_hop(job_id: uuid.UUID, run_id: uuid.UUID) -> Dispatch | None:
-    """A pending run whose movement names a dedicated agent belongs on `agent.<name>`.
-
-    start_movement queues runs by tier; this moves such a run's queue (a plain column,
-    the run stays pending) and returns the dispatch to send after commit. The agent's
-    worker then claims it; the reconciler re-sends to the new queue if the send is lost.
+    start_movement queues runs by tier; a run whose movement names a dedicated agent
+    is handed on from there. Only the queue column changes (the run stays pending), so
+    the agent's worker claims it and the reconciler re-sends it there if a send is lost.
     """
-    row = db.session.execute(
-        select(Job.owner_id, Job.piece_snapshot, MovementRun.name, MovementRun.tier)
-        .join(MovementRun, MovementRun.job_id == Job.id)
-        .where(MovementRun.id == run_id, MovementRun.status == "pending")
-    ).first()
-    if row is None:
-        return None
-    name = _agent_named(row.piece_snapshot or {}, row.name)
-    if not name:
-        return None
-    agent = load_agent(row.owner_id, name)
-    if agent is None or not agent.dedicated or row.tier == agent.queue:
-        return None
-    db.session.execute(
+    lock_job(job_id)
+    moved = db.session.execute(
         update(MovementRun)
         .where(MovementRun.id == run_id, MovementRun.status == "pending")
         .values(tier=agent.queue)
         .execution_options(synchronize_session=False)
-    )
-    record_event(job_id, "movement_rerouted", movement=row.name, queue=agent.queue)
-    return Dispatch(run_id, job_id, row.name, agent.queue)
+    ).rowcount
+    if not moved:
+        return None
+    record_event(job_id, "movement_rerouted", movement=movement, queue=agent.queue)
+    return Dispatch(run_id, job_id, movement, agent.queue)

@@ -221,11 +221,6 @@ def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | No
         db.session.rollback()
         log.info("run %s: job %s is %s; not running it", run_id, job_id, job_status)
         return None
-    hop = agent_queue_hop(job_id, run_id)
-    if hop is not None:
-        db.session.commit()
-        hop.send()
-        return None
     if not claim_run(run_id, worker, lease_seconds):
         db.session.rollback()
         log.info("run %s: already claimed or no longer pending; dropping message", run_id)
@@ -237,6 +232,15 @@ def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | No
     piece = Piece.model_validate(job.piece_snapshot)
     movement = piece.movement(run.name)
     agent = load_agent(job.owner_id, movement.agent) if movement.agent else None
+    if agent is not None and agent.dedicated and run.tier != agent.queue:
+        # Not this queue's work: undo the claim and hand the run to the agent's queue.
+        name = run.name
+        db.session.rollback()
+        hop = agent_queue_hop(job_id, run_id, name, agent)
+        db.session.commit()
+        if hop is not None:
+            hop.send()
+        return None
     context = prompt_context(job, run)
     prompt = build_prompt(piece, movement, context)
     run.prompt = prompt

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.conftest import IDLE_TIER, wait_until
-from tests.fakellm import text, tool_call, tool_calls
+from tests.fakellm import empty, text, tool_call, tool_calls
 from tests.integration.agentkit import agent_worker, tool_pieces, workspace  # noqa: F401
 from tests.integration.helpers import events, movement, submit, wait_for_status
 
@@ -225,3 +225,16 @@ def test_cancel_stops_the_tool_loop_between_calls(client, agent_worker, llm):
         message="the loop to stop",
     )
     assert len(traces(client, job["id"])) < 6
+
+
+def test_empty_reply_is_retried_without_tools_and_shows_in_events(client, agent_worker, llm):
+    llm.when(movement("work"), empty(), text("fine [STEP:0]"))
+
+    job = run(client, "tools-all")
+
+    assert job["status"] == "succeeded"
+    first, retry = [r for r in llm.chat_requests if r.movement == "work"]
+    assert first.tools and retry.tools is None
+    assert (first.attempt, retry.attempt) == (1, 2)
+    retries = [e["data"] for e in events(client, job["id"]) if e["kind"] == "llm_retry"]
+    assert [(e["attempt"], e["reason"]) for e in retries] == [(1, "empty content")]
