@@ -147,8 +147,6 @@ class Settings(BaseSettings):
     chat_memory_messages: int = Field(default=20, ge=1, le=1000)
     chat_session_ttl_minutes: int = Field(default=30, ge=1)
     chat_timeout_seconds: float = Field(default=120.0, gt=0)
-    agent_callback_max_attempts: int = Field(default=5, ge=1, le=20)
-    agent_callback_secret: str | None = Field(default=None, repr=False)
 
     @field_validator("webfetch_allow", mode="before")
     @classmethod

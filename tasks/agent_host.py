@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
-from agents.runtime import LLMCall, Toolbox, ToolTrace
+from agents.runtime import LLMCall, Toolbox, ToolTrace, TurnResult
 from agents.tools import ToolContext, ToolError, ToolLimits
 from agents.workspace import Workspace
 from app.catalog import load_for_job
@@ -158,9 +158,12 @@ class JobToolHost:
     job_id: uuid.UUID
     owner: str
     in_parallel: bool
-    delegate_sync: Callable[[AgentSpec, str], str]
+    delegate_sync: Callable[[AgentSpec, str, Recorder], TurnResult]
+    run_id: uuid.UUID | None = None
     questions: list[str] = field(default_factory=list)
     spawned: list[uuid.UUID] = field(default_factory=list)
+    # Turns run for delegate_to_agent(sync); their tokens count towards this run.
+    delegated: list[TurnResult] = field(default_factory=list)
 
     def ask_human(self, question: str) -> str:
         if self.in_parallel:
@@ -185,7 +188,12 @@ class JobToolHost:
         if spec is None:
             raise ToolError(f"no agent named {agent!r} is registered")
         if mode == "sync":
-            return self.delegate_sync(spec, message)
+            recorder = Recorder(
+                spec.tier, job_id=self.job_id, run_id=self.run_id, movement=f"agent:{spec.name}"
+            )
+            turn = self.delegate_sync(spec, message, recorder)
+            self.delegated.append(turn)
+            return turn.content
         return self._spawn(f"delegated to {agent}", message, agent_piece(agent))
 
     def _spawn(self, title: str, instruction: str, piece) -> str:

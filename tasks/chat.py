@@ -52,6 +52,7 @@ def agent_reply(
     *,
     history: list[dict] | None = None,
     task_id: uuid.UUID | None = None,
+    recorder: Recorder | None = None,
 ) -> TurnResult:
     """One turn of `agent` on `message`, with its prompt, model, tools and workspace."""
     settings = _settings()
@@ -61,7 +62,9 @@ def agent_reply(
         if warning:
             log.warning("agent %s: %s", agent.name, warning)
         profile = replace(profile, model=model)
-    recorder = Recorder(agent.tier, agent_task_id=task_id, movement=f"agent:{agent.name}")
+    recorder = recorder or Recorder(
+        agent.tier, agent_task_id=task_id, movement=f"agent:{agent.name}"
+    )
     toolbox = toolbox_for(
         settings,
         list(agent.allowed_tools),

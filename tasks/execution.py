@@ -140,6 +140,7 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
         claimed.owner,
         in_parallel=claimed.parent_run_id is not None,
         delegate_sync=delegate_sync,
+        run_id=claimed.run_id,
     )
     try:
         with lease:
@@ -148,6 +149,8 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
             )
             if lease.lost.is_set():
                 return "lost"
+            for delegated in host.delegated:
+                turn.add_usage(delegated)
             decision = _pause(claimed, host)
             match, reports = None, {}
             if decision is None:

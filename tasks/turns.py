@@ -133,11 +133,11 @@ def _stop_check(job_id: uuid.UUID, lease: LeaseKeeper | None):
     return should_stop
 
 
-def delegate_sync(agent: AgentSpec, message: str) -> str:
+def delegate_sync(agent: AgentSpec, message: str, recorder: Recorder) -> TurnResult:
     """delegate_to_agent(mode=sync): the other agent's chat turn, run here, its reply returned."""
     from tasks.chat import agent_reply
 
-    return agent_reply(agent, message).content
+    return agent_reply(agent, message, recorder=recorder)
 
 
 def _retry_recorder(job_id: uuid.UUID, movement: str):

@@ -206,6 +206,8 @@ def test_delegate_sync_and_async(client, agent_worker, llm):
     # the async child ran the helper agent's movement, with the helper's system prompt
     [child_call] = [r for r in llm.chat_requests if r.movement == "respond"]
     assert child_call.messages[0] == {"role": "system", "content": "You are the helper agent."}
+    # the sync delegate's LLM call counts towards the parent's first run
+    assert done["runs"][0]["tokens_in"] == 3 * 10
     assert "later please" in child_call.prompt
 
 
