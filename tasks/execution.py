@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -45,14 +44,7 @@ from pieces import (
     PromptContext,
     RuleMatch,
     build_prompt,
-    check_loop_monitors,
     extract_reports,
-    judge_prompt,
-    loop_judge_prompt,
-    match_by_tag,
-    needs_judge,
-    parse_judge_reply,
-    unmatched_summary,
 )
 from tasks.agent_host import (
     AgentSpec,
@@ -62,9 +54,10 @@ from tasks.agent_host import (
     load_agent,
 )
 from tasks.context import prompt_context
+from tasks.decisions import Decision, choose_rule, decide, pause_for
 from tasks.lease import LeaseKeeper
 from tasks.outcomes import fail_attempt, fail_job_attempt, succeed_job
-from tasks.routing import ABORT, COMPLETE, Route, route
+from tasks.routing import Route
 from tasks.turns import (
     delegate_sync,
     llm_client,  # noqa: F401 - re-exported for tasks.maintenance
@@ -99,16 +92,6 @@ class Claimed:
     agent: AgentSpec | None = None
     # False for a child job, whose folder sits inside its parent's repository.
     own_repo: bool = True
-
-
-@dataclass
-class Decision:
-    """Where to go next, and the events that explain it."""
-
-    route: Route
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    # spawn_subtask was called: the job waits for its children before re-running.
-    wait_subtasks: bool = False
 
 
 def _settings() -> Settings:
@@ -151,10 +134,10 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
                 return "lost"
             for delegated in host.delegated:
                 turn.add_usage(delegated)
-            decision = _pause(claimed, host)
+            decision = pause_for(claimed, host)
             match, reports = None, {}
             if decision is None:
-                match = _choose_rule(claimed, claimed.movement, turn, settings)
+                match = choose_rule(claimed, claimed.movement, turn, settings)
                 reports = extract_reports(claimed.movement, turn.content)
                 if claimed.parent_run_id is None:
                     decision = decide(claimed, claimed.movement, match, turn, reports, settings)
@@ -184,22 +167,6 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
     if outcome not in ("lost", "job-not-running"):
         _commit_files(claimed)
     return outcome
-
-
-def _pause(claimed: Claimed, host: JobToolHost) -> Decision | None:
-    """ask_human / spawn_subtask: re-run this movement after the answer or the children."""
-    if host.questions:
-        question = "\n\n".join(host.questions)
-        return Decision(
-            Route("movement", target=claimed.name, reason="asked a human", wait_for_input=True),
-            [("human_question", {"movement": claimed.name, "question": question})],
-        )
-    if host.spawned:
-        return Decision(
-            Route("movement", target=claimed.name, reason="waiting for subtasks"),
-            wait_subtasks=True,
-        )
-    return None
 
 
 def _commit_files(claimed: Claimed) -> None:
@@ -300,86 +267,6 @@ def _parent_name(run: MovementRun) -> str | None:
     if run.parent_run_id is None:
         return None
     return db.session.scalar(select(MovementRun.name).where(MovementRun.id == run.parent_run_id))
-
-
-# -- 2. LLM work (no transaction open) ----------------------------------------
-
-
-def _choose_rule(
-    claimed: Claimed, movement: Movement, turn: TurnResult, settings: Settings
-) -> RuleMatch | None:
-    """The agent's status tag, or a judge's verdict when the tag cannot decide."""
-    if not needs_judge(movement, turn.content):
-        return match_by_tag(movement, turn.content)
-    verdict = agent_turn(
-        claimed, movement, judge_prompt(movement, turn.content), settings, purpose="judge"
-    )
-    turn.add_usage(verdict)
-    return parse_judge_reply(movement, verdict.content)
-
-
-def decide(
-    claimed: Claimed,
-    movement: Movement,
-    match: RuleMatch | None,
-    turn: TurnResult,
-    reports: dict[str, str],
-    settings: Settings,
-    history: tuple[str, ...] | None = None,
-) -> Decision:
-    """Route after a top-level movement, asking a loop monitor's judge when one fires."""
-    history = history or claimed.history
-    piece = claimed.piece
-    events: list[tuple[str, dict[str, Any]]] = []
-    verdict, judge_name = None, None
-    if match is not None and match.next not in (COMPLETE, ABORT, None):
-        trigger = check_loop_monitors(piece, history)
-        if trigger is not None:
-            judge = trigger.monitor.judge
-            fired = {"cycle": trigger.monitor.cycle, "cycle_count": trigger.cycle_count}
-            if judge is None:
-                events.append(("loop_monitor", {**fired, "verdict": None}))
-                return Decision(
-                    Route(
-                        "abort",
-                        reason=(
-                            f"loop {' -> '.join(trigger.monitor.cycle)} repeated "
-                            f"{trigger.cycle_count} times"
-                        ),
-                    ),
-                    events,
-                )
-            ctx = claimed.context.model_copy(
-                update={"reports": {**claimed.context.reports, **reports}}
-            )
-            judged = agent_turn(
-                claimed,
-                judge,
-                loop_judge_prompt(piece, trigger, ctx) or "",
-                settings,
-                purpose="loop-judge",
-            )
-            turn.add_usage(judged)
-            verdict, judge_name = _choose_rule(claimed, judge, judged, settings), judge.name
-            events.append(
-                (
-                    "loop_monitor",
-                    {**fired, "judge": judge.name, "verdict": verdict.next if verdict else None},
-                )
-            )
-            if verdict is None:
-                return Decision(Route("abort", reason=f"no rule matched in {judge.name}"), events)
-    unmatched = unmatched_summary(movement, turn.content) if match is None else None
-    decided = route(
-        piece,
-        movement,
-        match,
-        len(history),
-        loop_verdict=verdict,
-        loop_judge=judge_name,
-        unmatched=unmatched,
-    )
-    return Decision(decided, events)
 
 
 # -- 3. finish -----------------------------------------------------------------
