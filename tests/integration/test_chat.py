@@ -95,6 +95,13 @@ def test_chat_keeps_a_session_and_memory(client, agent_worker, llm):
         ("user", "me again"),
         ("assistant", "again!"),
     ]
+    # the window is CHAT_MEMORY_MESSAGES long: the newest messages, oldest first
+    from app import create_app
+    from app.config import Settings
+
+    narrow = create_app(Settings(chat_memory_messages=2)).test_client()
+    window = narrow.get(f"/api/agents/chatty/memory?session_id={sid}").get_json()
+    assert [m["content"] for m in window["messages"]] == ["me again", "again!"]
     unknown = client.get(
         "/api/agents/chatty/memory?session_id=00000000-0000-0000-0000-000000000000"
     )
