@@ -375,5 +375,3 @@ def get_task(name: str, task_id: uuid.UUID):
     if task is None or task.agent_id != agent.id:
         raise NotFound(f"agent {name!r} has no task {task_id}")
     return _task_out(task, agent)
-
-
