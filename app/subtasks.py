@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from app.artifacts import add_input
 from app.config import Settings
 from app.db import db
-from app.jobs import Dispatch, create_job, pending_runs, send_all
-from app.lifecycle import AfterCommit, on_job_end
+from app.jobs import Dispatch, cancel_job, create_job, pending_runs, send_all
+from app.lifecycle import AfterCommit, on_job_end, run_after_commit
 from app.models import Job
 from app.status import JOB_TERMINAL, JobStatus
 from app.transitions import lock_job, move_job, record_event
@@ -141,6 +141,32 @@ def _child_ended(job_id: uuid.UUID, status: str) -> list[AfterCommit]:
     record_event(parent.id, "job_resumed", reason="all subtasks ended")
     dispatches = pending_runs(parent)
     return [lambda: send_all(dispatches)]
+
+
+@on_job_end
+def _orphaned_children(job_id: uuid.UUID, status: str) -> list[AfterCommit]:
+    """A parent that ends takes its unfinished children with it.
+
+    After commit, one child per transaction: cancelling a child inside the parent's
+    transaction would lock child after parent, while a child that is ending locks
+    parent after child (a deadlock).
+    """
+    children = db.session.scalars(
+        select(Job.id).where(
+            Job.parent_job_id == job_id, Job.status.notin_([s.value for s in JOB_TERMINAL])
+        )
+    ).all()
+    if not children:
+        return []
+
+    def cancel_children() -> None:
+        for child_id in children:
+            child = db.session.get(Job, child_id)
+            after = cancel_job(child, f"parent job {job_id} {status}") if child else None
+            db.session.commit()
+            run_after_commit(after or [])
+
+    return [cancel_children]
 
 
 def _write_result(root: Path, index: object, text: str) -> None:

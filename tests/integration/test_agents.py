@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import IDLE_TIER, ROOT
+from tests.conftest import IDLE_TIER, ROOT, wait_until
 from tests.fakellm import delay, text, tool_call, tool_calls
 from tests.integration.agentkit import agent_worker, tool_pieces, workspace  # noqa: F401
 from tests.integration.helpers import events, submit, wait_for_status
@@ -236,3 +236,25 @@ def test_movement_naming_an_unknown_agent_fails_clearly(client, agent_worker):
     done = wait_for_status(client, job["id"])
     assert done["status"] == "failed"
     assert "agent 'ghost'" in (done["error_summary"] or "") + (done["abort_reason"] or "")
+
+
+def test_cancelling_a_parent_cancels_its_running_subtasks(client, agent_worker, llm, db_session):
+    from app.models import Job
+
+    llm.when(
+        on("split"),
+        tool_call("spawn_subtask", {"title": "slow", "instruction": "x", "piece": "tools-plain"}),
+        text("Spawned. [STEP:0]"),
+    )
+    llm.when(on("answer"), delay(2.0, text("late [STEP:0]")))
+    job = submit(client, piece="tools-spawn", tier=IDLE_TIER, instruction="cascade")
+    wait_for_status(client, job["id"], "waiting_subtasks")
+
+    assert client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+
+    def child_status():
+        db_session.rollback()
+        [child] = db_session.query(Job).filter(Job.parent_job_id == job["id"]).all()
+        return child.status if child.status in ("cancelled", "succeeded", "failed") else None
+
+    assert wait_until(child_status, message="the child to end") == "cancelled"
