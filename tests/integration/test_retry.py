@@ -127,3 +127,26 @@ def test_unreachable_endpoint_requeues_without_consuming_an_attempt(
     final = stack.job(job["id"])
     assert final["attempt"] == 1
     assert stack.sql("SELECT healthy FROM llm_endpoint_health WHERE tier = 'fast'") == [(True,)]
+
+
+def test_a_job_waiting_to_retry_can_be_cancelled(make_stack, scratch_db, private_redis, llm):
+    import requests
+
+    stack = make_stack(scratch_db, private_redis.url, RETRY_BACKOFF_SECONDS="3600")
+    api = stack.api()
+    stack.worker()
+    stack.beat()
+    llm.when(movement("draft"), error(500))
+
+    job = stack.submit(piece="demo", max_attempts=3)["id"]
+    stack.wait_all([job], statuses={"retry"}, timeout=60)
+    waiting = stack.job(job)
+    assert waiting["next_retry_at"] is not None
+    assert waiting["current_activity"].startswith("retrying in 3600s")
+
+    resp = requests.post(f"{api}/api/jobs/{job}/cancel", timeout=10)
+
+    assert resp.status_code == 200
+    assert stack.job(job)["status"] == "cancelled"
+    again = requests.post(f"{api}/api/jobs/{job}/cancel", timeout=10)
+    assert again.status_code == 409
