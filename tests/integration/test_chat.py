@@ -221,3 +221,33 @@ def test_agent_task_returns_at_once_and_calls_back_signed(client, agent_worker, 
     listed = client.get("/api/agents/tasker/tasks").get_json()["items"]
     assert [t["id"] for t in listed] == [task["id"]]
     assert client.get("/api/agents/tasker/tasks?limit=0").status_code == 422
+
+
+def test_agents_cli_creates_lists_and_chats(client, agent_worker, llm, live_api, stack_env):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    def legato(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli.main", *args],
+            env={**os.environ, **stack_env, "LEGATO_API_URL": live_api},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    llm.when(lambda r: r.headers.get("X-Legato-Agent") == "clippy", text("cli reply"))
+    made = legato("agents", "create", "clippy", "--tier", IDLE_TIER, "--tool", "Read")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["allowed_tools"] == ["Read"]
+    listed = legato("agents", "ls")
+    assert "clippy" in listed.stdout and "Read" in listed.stdout
+    chatted = legato("agents", "chat", "clippy", "hello")
+    assert chatted.returncode == 0, chatted.stderr
+    assert chatted.stdout.strip() == "cli reply" and chatted.stderr.startswith("session ")
+    dup = legato("agents", "create", "clippy", "--tier", IDLE_TIER)
+    assert dup.returncode != 0 and "already exists" in dup.stderr
