@@ -341,6 +341,7 @@ class Stack:
 
     def sql(self, query: str, *params: Any) -> list[tuple]:
         conn = psycopg2.connect(self.database_url, connect_timeout=5)
+        conn.autocommit = True  # a test's UPDATE (a simulated crash point) must land
         try:
             with conn.cursor() as cur:
                 cur.execute(query, params)

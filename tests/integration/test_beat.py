@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from tests.conftest import wait_until
+from tests.fakellm import text
 from tests.faults.harness import *  # noqa: F403 - the stack fixtures
 
 pytestmark = pytest.mark.integration
@@ -75,3 +76,40 @@ def test_reconcile_resends_a_run_whose_message_was_lost(make_stack, scratch_db, 
     done = stack.wait_all([job], timeout=60)
     assert done[job] == "succeeded"
     assert len(llm.calls_for(stack.job(job)["runs"][0]["id"])) == 1
+
+
+def test_reconcile_joins_a_parallel_movement_whose_last_sibling_died_before_joining(
+    make_stack, scratch_db, private_redis, llm
+):
+    stack = make_stack(scratch_db, private_redis.url)
+    stack.api()
+    # No worker serves `quality`, where the beta sub-movement runs.
+    stack.worker(queues="fast,auto,reflection,maintenance")
+    stack.beat()
+    llm.when(lambda r: r.movement == "alpha", text("fine [STEP:0]"))
+
+    job = stack.submit(piece="parallel", tier="auto")["id"]
+
+    def alpha_done():
+        runs = {r["name"]: r["status"] for r in stack.job(job)["runs"]}
+        return runs.get("alpha") == "completed" and runs.get("beta") == "pending"
+
+    wait_until(alpha_done, timeout=60, message="alpha to finish while beta waits")
+    # The crash point: beta's worker completed its run and died before the join.
+    stack.sql(
+        "UPDATE movement_runs SET status = 'completed', output = 'fine', matched_rule = 0, "
+        "matched_condition = 'ok', finished_at = now() WHERE job_id = %s AND name = 'beta'",
+        job,
+    )
+
+    done = stack.wait_all([job], timeout=60)
+    assert done[job] == "succeeded"
+    runs = stack.job(job)["runs"]
+    parent = next(r for r in runs if r["name"] == "reviewers")
+    assert (parent["status"], parent["next"]) == ("completed", "finish")
+    assert [r["name"] for r in runs if r["parent_run_id"] is None] == [
+        "prepare",
+        "reviewers",
+        "finish",
+    ]
+    assert not [r for r in llm.requests if r.movement == "beta"]
