@@ -34,7 +34,7 @@ from app.auth import principal
 from app.chat import TASK_FAILED, TASK_PENDING, TASK_TERMINAL, AgentTask, ChatMessage, ChatSession
 from app.config import Settings
 from app.db import db, utcnow, utcnow_plus
-from app.dispatch import producer
+from app.dispatch import producer, wake_if_scaled_to_zero
 from app.errors import Conflict, NotFound, Unavailable, Unprocessable
 from app.models import Agent
 
@@ -88,6 +88,8 @@ def _check_tier(tier: str) -> None:
 
 def _send(task: AgentTask, queue: str) -> None:
     producer().send_task(AGENT_TURN, args=[str(task.id)], queue=queue, routing_key=queue)
+    # A dedicated agent's service may be scaled to zero (issue 6's scaler): wake it.
+    wake_if_scaled_to_zero(queue)
 
 
 @spec.route(
