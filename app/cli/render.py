@@ -19,30 +19,67 @@ def job_line(job: dict[str, Any]) -> str:
 
 
 def describe_event(event: dict[str, Any]) -> str | None:
+    """One line for a job event, as `legato submit --follow` prints it."""
     kind, data = event.get("kind"), event.get("data") or {}
-    if kind == "job_submitted":
-        return f"queued: piece {data.get('piece')} on tier {data.get('tier')}"
-    if kind == "movement_started":
-        return (
-            f"▶ {data.get('movement')} (iteration {data.get('iteration')}, tier {data.get('tier')})"
-        )
-    if kind == "movement_completed":
-        return (
-            f"✓ {data.get('movement')} → {data.get('next')}  "
-            f"[{data.get('tokens_in', 0)}+{data.get('tokens_out', 0)} tok, "
-            f"{data.get('latency_ms', 0)} ms]"
-        )
-    if kind == "llm_retry":
-        return (
-            f"↻ {data.get('movement')}: LLM retry {data.get('attempt')}: "
-            f"{data.get('reason')} (waiting {data.get('wait_s')} s)"
-        )
-    if kind == "movement_failed":
-        return f"✗ {data.get('movement')}: {data.get('reason')}"
+    render = _RENDERERS.get(kind)
+    if render is not None:
+        return render(data)
     if kind and kind.startswith("job_"):
         reason = f": {data['reason']}" if data.get("reason") else ""
         return f"■ {kind.removeprefix('job_')}{reason}"
     return f"· {kind}" if kind else None
+
+
+def _tool_call(d: dict[str, Any]) -> str:
+    error = f": {_clip(d['error'], 80)}" if d.get("error") else ""
+    return f"  ⚙ {d.get('tool')} {d.get('outcome')} ({d.get('latency_ms', 0)} ms){error}"
+
+
+_RENDERERS = {
+    "job_submitted": lambda d: f"queued: piece {d.get('piece')} on tier {d.get('tier')}",
+    "movement_started": lambda d: (
+        f"▶ {d.get('movement')} (iteration {d.get('iteration')}, tier {d.get('tier')})"
+    ),
+    "movement_completed": lambda d: (
+        f"✓ {d.get('movement')} → {d.get('next')}  "
+        f"[{d.get('tokens_in', 0)}+{d.get('tokens_out', 0)} tok, {d.get('latency_ms', 0)} ms]"
+    ),
+    "parallel_started": lambda d: (
+        f"⇉ {d.get('movement')}: {', '.join(d.get('sub_movements') or [])} in parallel"
+    ),
+    "loop_monitor": lambda d: (
+        f"⟲ loop {' → '.join(d.get('cycle') or [])} seen {d.get('cycle_count')} times; "
+        f"judge chose {d.get('verdict')}"
+    ),
+    "llm_retry": lambda d: (
+        f"↻ {d.get('movement')}: LLM retry {d.get('attempt')}: {d.get('reason')} "
+        f"(waiting {d.get('wait_s')} s)"
+    ),
+    "model_fallback": lambda d: f"! {d.get('movement')}: {d.get('warning')}",
+    "tool_call": _tool_call,
+    "movement_failed": lambda d: f"✗ {d.get('movement')}: {d.get('reason')}",
+    "movement_timed_out": lambda d: f"✗ {d.get('movement')}: lease expired (worker lost)",
+    "movement_retried": lambda d: f"↻ {d.get('movement')}: running it again",
+    "human_question": lambda d: (
+        f"? {d.get('movement')} asks: {d.get('question')}\n"
+        '  answer with: legato answer <job id> "..."'
+    ),
+    "waiting_input": lambda d: (
+        f'⏸ waiting for user input before {d.get("movement")} (legato input <job id> "...")'
+    ),
+    "waiting_subtasks": lambda d: f"⏸ {d.get('movement')}: waiting for its subtasks",
+    "subtask_ended": lambda d: f"  subtask {d.get('index')} {d.get('status')}",
+    "input_received": lambda d: "← user input received",
+    "job_resumed": lambda d: f"▶ resumed ({d.get('reason')})",
+    "job_retry_scheduled": lambda d: (
+        f"↻ attempt {d.get('attempt')} failed: {d.get('reason')}; attempt "
+        f"{d.get('next_attempt')} in {d.get('backoff_s')} s"
+    ),
+    "job_retry_started": lambda d: f"▶ attempt {d.get('attempt')} starts (with a handoff)",
+    "job_requeued": lambda d: (
+        f"↻ {d.get('movement')}: {d.get('reason')}; requeued without using an attempt"
+    ),
+}
 
 
 def _clip(text: str, limit: int) -> str:
