@@ -87,8 +87,10 @@ class Settings(BaseSettings):
     # -- durability (issue 5): retries, the beat maintenance loop, reflection, callbacks --
     # Wait before attempt n+1 is the n-th entry (the last one repeats).
     retry_backoff_seconds: Annotated[tuple[float, ...], NoDecode] = (30.0, 120.0, 600.0)
-    # A piece's own ABORT is the workflow's verdict; retrying it mostly reproduces it.
-    retry_on_abort: bool = False
+    # An ABORT (a rule, no matching rule, max_movements, a loop judge) fails the attempt
+    # like any other failure: the next attempt gets the handoff and may do better.
+    # False makes a piece's own ABORT final.
+    retry_on_abort: bool = True
     handoff_max_chars: int = Field(default=4000, ge=200)
     # How many times a timed-out (lease expired) movement run is re-run in one attempt.
     run_retry_budget: int = Field(default=1, ge=0, le=20)

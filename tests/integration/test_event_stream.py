@@ -95,7 +95,18 @@ def test_cli_follow_exits_nonzero_when_the_job_fails(live_api, worker, llm):
     llm.when(movement("draft"), text("I give up. [STEP:7]"))  # no rule 7, no judge match
     llm.when(lambda r: r.headers.get("X-Legato-Purpose") == "judge", text("none fits"))
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "submit", "doomed", "--piece", "demo", "--follow"],
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "submit",
+            "doomed",
+            "--piece",
+            "demo",
+            "--follow",
+            "--max-attempts",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

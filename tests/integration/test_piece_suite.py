@@ -59,7 +59,8 @@ def _reason_expected(end: str, reason: str) -> bool:
 def test_scenario(client, worker, llm, row):
     _, piece, answers, path, notes, end = row
     program(llm, Script.parse(answers))
-    job = submit(client, piece=piece, instruction=f"scenario for {piece}")
+    # One attempt: the scenarios are about routing; an ABORT would otherwise be retried.
+    job = submit(client, piece=piece, instruction=f"scenario for {piece}", max_attempts=1)
 
     waits = notes.count("input(after ")
     for n in range(waits):

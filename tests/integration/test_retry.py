@@ -78,8 +78,33 @@ def test_out_of_attempts_fails_with_summary(make_stack, scratch_db, private_redi
     assert kinds[-1] == "job_failed"
 
 
-def test_piece_abort_fails_without_retry_by_default(make_stack, scratch_db, private_redis, llm):
+def test_a_piece_abort_retries_by_default_with_the_handoff(
+    make_stack, scratch_db, private_redis, llm
+):
     stack = make_stack(scratch_db, private_redis.url)
+    stack.api()
+    stack.worker()
+    stack.beat()
+    # Attempt 1: draft answers without a tag and the judge finds no rule: the attempt
+    # aborts. Attempt 2 answers properly. (Judge calls carry the movement's header too,
+    # and the first matching rule wins, so the judge's rule goes first.)
+    llm.when(lambda r: r.headers.get("X-Legato-Purpose") == "judge", text("none fits"))
+    llm.when(movement("draft"), text("no tag here"), text("Draft. [STEP:0]"))
+
+    job = stack.submit(piece="demo", max_attempts=2)
+    done = stack.wait_all([job["id"]], timeout=60)
+
+    assert done[job["id"]] == "succeeded", stack.events(job["id"])
+    assert stack.job(job["id"])["attempt"] == 2
+    second = [r for r in llm.requests
+              if r.job == job["id"] and r.movement == "draft" and HANDOFF_TITLE in r.prompt]
+    assert second and 'no rule of "draft" matched' in second[0].prompt
+
+
+def test_piece_abort_is_final_when_retry_on_abort_is_off(
+    make_stack, scratch_db, private_redis, llm
+):
+    stack = make_stack(scratch_db, private_redis.url, RETRY_ON_ABORT="false")
     stack.api()
     stack.worker()
     llm.when(movement("draft"), text("no tag here"))
