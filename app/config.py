@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     default_max_attempts: int = Field(default=3, ge=1, le=20)
 
-    # -- swarm control and scale-to-zero (issue 6) ------------------------------------
+    # -- swarm control and scale-to-zero ------------------------------------
     # Off by default: under Compose or Kubernetes there is no Swarm to drive, so the
     # API's swarm endpoints answer 503 and the scaler's beat task does nothing.
     swarm_enabled: bool = False
@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     # stack's "legato_"), so two deployments sharing a swarm leave each other alone.
     swarm_service_prefix: str = ""
 
-    # -- durability (issue 5): retries, the beat maintenance loop, reflection, callbacks --
+    # -- durability: retries, the beat maintenance loop, reflection, callbacks --
     # Wait before attempt n+1 is the n-th entry (the last one repeats).
     retry_backoff_seconds: Annotated[tuple[float, ...], NoDecode] = (30.0, 120.0, 600.0)
     # An ABORT (a rule, no matching rule, max_movements, a loop judge) fails the attempt
@@ -134,7 +134,7 @@ class Settings(BaseSettings):
             value = tuple(h.strip().lower() for h in value.split(",") if h.strip())
         return value
 
-    # -- agents & tools (issue 4): limits every agent turn runs under ----------------
+    # -- agents & tools: limits every agent turn runs under ----------------
     workspace_root: Path | None = None  # default: $LEGATO_DATA_DIR/workspaces
     max_tool_calls: int = Field(default=20, ge=0, le=1000)
     tool_output_cap: int = Field(default=16 * 1024, ge=256)

@@ -19,9 +19,11 @@ AfterCommit = Callable[[], None]
 JobEndHook = Callable[[uuid.UUID, str], list[AfterCommit] | None]
 
 # Modules that register hooks; imported once, on first use.
-HOOK_MODULES: list[str] = []
-HOOK_MODULES += ["app.notes", "app.callbacks"]  # reflection notes, job callbacks (issue 5)
-HOOK_MODULES += ["app.subtasks"]  # parents resume when their subtasks end (issue 4)
+HOOK_MODULES: list[str] = [
+    "app.notes",  # a finished job asks for its reflection; a reflection writes notes
+    "app.callbacks",  # a job's callback_url is told the result
+    "app.subtasks",  # a parent resumes when its subtasks have ended
+]
 
 _hooks: list[JobEndHook] = []
 _loaded = False

@@ -13,10 +13,12 @@ from app.celery_config import celery_config
 from app.config import get_settings
 from tasks.schedule import beat_schedule
 
-TASK_MODULES = ["tasks.movement"]
-TASK_MODULES.append("tasks.scaling")  # swarm scaler (issue 6)
-TASK_MODULES.append("tasks.maintenance")  # the beat maintenance loop (issue 5)
-TASK_MODULES.append("tasks.chat")  # agent chat turns, agent tasks, session expiry (issue 4)
+TASK_MODULES = [
+    "tasks.movement",  # run_movement: one movement run
+    "tasks.chat",  # agent chat turns, agent tasks, session expiry
+    "tasks.maintenance",  # the beat maintenance loop
+    "tasks.scaling",  # Swarm scale-to-zero
+]
 
 
 def make_celery(flask_app: Flask | None = None) -> Celery:

@@ -161,7 +161,7 @@ def build_handoff(job: Job, reason: str, max_chars: int) -> str:
 
 
 def _tools_used(job_id: uuid.UUID) -> list[str]:
-    # Tool events are issue 4's; read them by kind and tolerate their absence.
+    # Tool events come from the agent runtime; read them by kind, tolerate none.
     rows = db.session.execute(
         select(JobEvent.data)
         .where(JobEvent.job_id == job_id, JobEvent.kind.in_(("tool_call", "tool_used")))

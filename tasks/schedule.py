@@ -14,13 +14,13 @@ from app.config import Settings
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         **durability_schedule(settings),
-        # Agent chat sessions idle past CHAT_SESSION_TTL_MINUTES expire (issue 4).
+        # Agent chat sessions idle past CHAT_SESSION_TTL_MINUTES expire.
         "expire-sessions": {
             "task": "legato.maintenance.expire_sessions",
-            "schedule": 60.0,
-            "options": {"expires": 60.0},
+            "schedule": 300.0,
+            "options": {"expires": 300.0},
         },
-        # Swarm scale-to-zero (issue 6): idle services to 0, zeroed ones with work back up.
+        # Swarm scale-to-zero: idle services to 0, zeroed ones with work back up.
         "idle-scale-down": {
             "task": "legato.maintenance.idle_scale_down",
             "schedule": settings.idle_scale_interval,
@@ -43,7 +43,7 @@ DURABILITY_TASKS = {
 
 
 def durability_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The issue-5 sweeps (tasks.maintenance), intervals from BEAT_*_SECONDS."""
+    """The durability sweeps (tasks.maintenance), intervals from BEAT_*_SECONDS."""
     schedule = {}
     for entry, (task, interval_setting) in DURABILITY_TASKS.items():
         interval = getattr(settings, interval_setting)

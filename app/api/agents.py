@@ -88,7 +88,7 @@ def _check_tier(tier: str) -> None:
 
 def _send(task: AgentTask, queue: str) -> None:
     producer().send_task(AGENT_TURN, args=[str(task.id)], queue=queue, routing_key=queue)
-    # A dedicated agent's service may be scaled to zero (issue 6's scaler): wake it.
+    # A dedicated agent's service may be scaled to zero (the Swarm scaler): wake it.
     wake_if_scaled_to_zero(queue)
 
 

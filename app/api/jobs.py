@@ -231,7 +231,7 @@ def _stream(job_id: uuid.UUID, after: int) -> Iterator[str]:
 
 
 def _checked_callback(url: str, settings: Settings) -> str:
-    """Refuse callback targets on our own network now rather than at delivery (issue 5)."""
+    """Refuse callback targets on our own network now rather than at delivery."""
     from app.callbacks import CallbackFailed, CallbackRefused, check_url
 
     try:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
+
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import app.models  # noqa: F401 - registers the tables on the metadata
-import app.scaling  # noqa: F401 - scaling events (issue 6)
-import app.chat  # noqa: F401 - agent chat sessions and tasks (issue 4)
-import app.traces  # noqa: F401 - tool traces and LLM call records (issue 4)
-import app.endpoints  # noqa: F401 - durability tables (issue 5)
-import app.notes  # noqa: F401
 from app.db import db
+
+# Every module that defines tables, so the metadata is complete.
+TABLE_MODULES = (
+    "app.models",
+    "app.notes",
+    "app.endpoints",
+    "app.chat",
+    "app.traces",
+    "app.scaling",
+)
+for _module in TABLE_MODULES:
+    importlib.import_module(_module)
 
 config = context.config
 target_metadata = db.metadata

@@ -96,8 +96,11 @@ def test_a_piece_abort_retries_by_default_with_the_handoff(
 
     assert done[job["id"]] == "succeeded", stack.events(job["id"])
     assert stack.job(job["id"])["attempt"] == 2
-    second = [r for r in llm.requests
-              if r.job == job["id"] and r.movement == "draft" and HANDOFF_TITLE in r.prompt]
+    second = [
+        r
+        for r in llm.requests
+        if r.job == job["id"] and r.movement == "draft" and HANDOFF_TITLE in r.prompt
+    ]
     assert second and 'no rule of "draft" matched' in second[0].prompt
 
 
