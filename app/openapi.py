@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from werkzeug.routing import BaseConverter
 
 from app.errors import ApiError, Unprocessable
 from app.schemas import ErrorResponse
@@ -31,6 +32,20 @@ ERROR_STATUSES = {
     413: "Too large",
     422: "Well-formed but invalid",
     503: "A dependency is down",
+}
+
+
+class PieceName(BaseConverter):
+    """A piece name in a URL; never a word the pieces routes use themselves."""
+
+    regex = r"(?!validate$)[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"
+
+
+# URL converters (registered by app.api.register_blueprints) and their OpenAPI schemas.
+CONVERTERS = {"piece": PieceName}
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "uuid": {"type": "string", "format": "uuid"},
+    "piece": {"type": "string", "pattern": "^" + PieceName.regex + "$"},
 }
 
 
@@ -69,7 +84,7 @@ class ApiSpec:
     ) -> Callable:
         path = (bp.url_prefix or "") + rule
         params = {
-            name: {"type": "string", "format": "uuid"} if kind == "uuid" else {"type": "string"}
+            name: PATH_SCHEMAS.get(kind, {"type": "string"})
             for kind, name in re.findall(r"<(?:(\w+):)?(\w+)>", rule)
         }
         op = Operation(

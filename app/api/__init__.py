@@ -6,6 +6,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.openapi import CONVERTERS
+
+    app.url_map.converters.update(CONVERTERS)
     from app.api import (
         agents,
         job_artifacts,

@@ -44,7 +44,7 @@ def list_pieces():
 
 @spec.route(
     bp,
-    "/<name>",
+    "/<piece:name>",
     "GET",
     summary="A piece as legato will run it (resolved)",
     responses={200: PieceDetail},
