@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import create_app
@@ -64,7 +66,7 @@ def test_openapi_documents_every_route_with_error_shapes(client, app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in ("static", "meta.openapi"):
             continue
-        path = rule.rule.replace("<uuid:", "{").replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented
     submit = doc["paths"]["/api/jobs"]["post"]
