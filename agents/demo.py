@@ -37,8 +37,19 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4) if text else 0
 
 
+def _task_section(text: str) -> str:
+    """The `# Task` section of a legato prompt, or the whole text when it has none."""
+    lines = text.splitlines()
+    if "# Task" not in lines:
+        return text
+    start = lines.index("# Task") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("# ")), len(lines))
+    return "\n".join(lines[start:end])
+
+
 def demo_reply(messages: list[dict], movement: str | None = None) -> str:
-    lines = [ln.strip() for ln in last_user_text(messages).splitlines() if ln.strip()]
+    text = _task_section(last_user_text(messages))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     summary = [
         ln if len(ln) <= _MAX_LINE_CHARS else ln[: _MAX_LINE_CHARS - 1] + "…"
         for ln in lines[:_MAX_SUMMARY_LINES]
