@@ -40,6 +40,7 @@ from app.status import JobStatus, RunStatus
 from app.transitions import lock_job, move_job, move_run, record_event
 from pieces import Piece
 from tasks.celery_app import celery_app
+from tasks.history import history_lines
 
 log = logging.getLogger(__name__)
 
@@ -442,15 +443,7 @@ def reflection_input(job: Job) -> str:
         "",
         "Movements:",
     ]
-    for run in runs[-30:]:
-        line = f"- attempt {run.attempt} {run.name} [{run.status}]"
-        if run.next:
-            line += f" -> {run.next}"
-        if run.error:
-            line += f" error: {run.error[:200]}"
-        lines.append(line)
-        if run.output:
-            lines.append("  output: " + " ".join(run.output.split())[:300])
+    lines += history_lines(runs[-30:], preview_chars=300, error_chars=200, with_attempt=True)
     if job.error_summary:
         lines += ["", f"Failure: {job.error_summary[:500]}"]
     if job.result:

@@ -27,6 +27,7 @@ from app.lifecycle import AfterCommit, job_ended, run_after_commit
 from app.models import Job, JobArtifact, JobEvent, MovementRun
 from app.status import JobStatus, RunStatus
 from app.transitions import cancel_open_runs, lock_job, move_job, move_run, record_event
+from tasks.history import history_lines
 
 PREVIEW_CHARS = 400
 HANDOFF_PREVIEW_CHARS = 200
@@ -132,16 +133,7 @@ def build_handoff(job: Job, reason: str, max_chars: int) -> str:
         "",
         "Movement history of that attempt:",
     ]
-    for run in runs[-20:]:
-        step = f"- {run.name} [{run.status}]"
-        if run.next:
-            step += f" -> {run.next}"
-        if run.error:
-            step += f" (error: {run.error[:160]})"
-        lines.append(step)
-        if run.output:
-            preview = " ".join(run.output.split())[:HANDOFF_PREVIEW_CHARS]
-            lines.append(f"  output: {preview}")
+    lines += history_lines(runs[-20:], preview_chars=HANDOFF_PREVIEW_CHARS, error_chars=160)
     tools = _tools_used(job.id)
     if tools:
         lines += ["", f"Tools used: {', '.join(tools)}"]
