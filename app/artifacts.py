@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -54,3 +55,33 @@ def latest_reports(job_id: uuid.UUID) -> dict[str, JobArtifact]:
 
 def user_inputs(job_id: uuid.UUID) -> list[str]:
     return [a.content for a in _of_kind(job_id, INPUT)]
+
+
+@dataclass(frozen=True)
+class JobTexts:
+    """What a prompt needs from a job's artifacts, read in one query."""
+
+    reports: dict[str, str]
+    inputs: list[str]
+    handoff: str | None
+
+
+def job_texts(job_id: uuid.UUID, attempt: int) -> JobTexts:
+    """Latest report per name, every user input, and the previous attempt's handoff."""
+    reports: dict[str, str] = {}
+    inputs: list[str] = []
+    handoffs: list[JobArtifact] = []
+    rows = db.session.scalars(
+        select(JobArtifact)
+        .where(JobArtifact.job_id == job_id, JobArtifact.kind.in_((REPORT, INPUT, HANDOFF)))
+        .order_by(JobArtifact.created_at, JobArtifact.id)
+    )
+    for artifact in rows:
+        if artifact.kind == REPORT:
+            reports[artifact.name] = artifact.content  # oldest first: the last one wins
+        elif artifact.kind == INPUT:
+            inputs.append(artifact.content)
+        elif artifact.attempt < attempt:
+            handoffs.append(artifact)
+    latest = max(handoffs, key=lambda a: a.attempt, default=None)
+    return JobTexts(reports=reports, inputs=inputs, handoff=latest.content if latest else None)

@@ -138,6 +138,15 @@ def lock_job(job_id: uuid.UUID) -> str | None:
     return db.session.scalar(select(Job.status).where(Job.id == job_id).with_for_update())
 
 
+def lock_job_of_run(run_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+    """lock_job for the job a movement run belongs to, in one statement: (job id, status)."""
+    owner = select(MovementRun.job_id).where(MovementRun.id == run_id).scalar_subquery()
+    row = db.session.execute(
+        select(Job.id, Job.status).where(Job.id == owner).with_for_update()
+    ).first()
+    return (row.id, row.status) if row else None
+
+
 def record_event(job_id: uuid.UUID, kind: str, **data: Any) -> None:
     """Append to the job's event log in the caller's transaction."""
     db.session.add(JobEvent(job_id=job_id, kind=kind, data=data))

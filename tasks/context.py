@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import select
 
-from app.artifacts import HANDOFF, latest_reports, user_inputs
+from app.artifacts import job_texts
 from app.db import db
-from app.models import Job, JobArtifact, MovementRun
+from app.models import Job, MovementRun
 from app.notes import REFLECTION_KIND, notes_for
 from app.status import RunStatus
 from pieces import PromptContext
@@ -19,31 +19,16 @@ def prompt_context(job: Job, run: MovementRun) -> PromptContext:
     notes = None
     if job.task_kind != REFLECTION_KIND:
         notes = notes_for(job.owner_id, job.piece_name, settings.notes_max_chars)
+    texts = job_texts(job.id, run.attempt)
     return PromptContext(
         task=job.instruction,
         iteration=run.iteration,
         movement_iteration=run.movement_iteration,
         previous_response=previous_output(run),
-        user_inputs=user_inputs(job.id),
-        reports={name: a.content for name, a in latest_reports(job.id).items()},
+        user_inputs=texts.inputs,
+        reports=texts.reports,
         notes=notes,
-        handoff=handoff_for(job.id, run.attempt),
-    )
-
-
-def handoff_for(job_id, attempt: int) -> str | None:
-    """The handoff the previous attempt left (the newest one before `attempt`)."""
-    if attempt <= 1:
-        return None
-    return db.session.scalar(
-        select(JobArtifact.content)
-        .where(
-            JobArtifact.job_id == job_id,
-            JobArtifact.kind == HANDOFF,
-            JobArtifact.attempt < attempt,
-        )
-        .order_by(JobArtifact.attempt.desc(), JobArtifact.created_at.desc())
-        .limit(1)
+        handoff=texts.handoff,
     )
 
 

@@ -37,7 +37,7 @@ from app.lifecycle import AfterCommit, run_after_commit
 from app.models import Job, MovementRun
 from app.status import JobStatus, RunStatus
 from app.subtasks import open_children, workspace_of
-from app.transitions import claim_run, lock_job, move_job, move_run, record_event
+from app.transitions import claim_run, lock_job, lock_job_of_run, move_job, move_run, record_event
 from pieces import (
     Movement,
     Piece,
@@ -181,11 +181,11 @@ def _commit_files(claimed: Claimed) -> None:
 
 
 def _claim(run_id: uuid.UUID, worker: str, lease_seconds: float) -> Claimed | None:
-    job_id = db.session.scalar(select(MovementRun.job_id).where(MovementRun.id == run_id))
-    if job_id is None:
+    locked = lock_job_of_run(run_id)
+    if locked is None:
         db.session.rollback()
         return None
-    job_status = lock_job(job_id)
+    job_id, job_status = locked
     if job_status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         # Cancelled, finished, or waiting for a human: the run stays as it is.
         db.session.rollback()
