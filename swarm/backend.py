@@ -38,19 +38,17 @@ find legato containers outside swarm mode (Compose) too.
 from __future__ import annotations
 
 import os
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
-from docker.types import Healthcheck, Resources, RestartPolicy, ServiceMode, UpdateConfig
+from docker.types import ServiceMode
 
 from .errors import (
     DockerAPIError,
@@ -61,7 +59,31 @@ from .errors import (
     ServiceNotFound,
     SwarmError,
 )
-from .policy import ScalingDecision, ServiceLoad, decide
+from .info import (
+    AppliedDecision,
+    ContainerStats,
+    NodeInfo,
+    ServiceInfo,
+    _cpu_percent,
+    _memory,
+    _parse_time,
+)
+from .policy import ScalingDecision, decide
+from .specs import (
+    LABEL_AGENT,
+    LABEL_KIND,
+    LABEL_LAST_ACTIVITY,
+    LABEL_MANAGED,
+    LABEL_MAX_REPLICAS,
+    LABEL_QUEUE,
+    LABEL_TIER,
+    HealthcheckSpec,
+    ServiceSpec,
+    _check_int,
+    agent_queue,
+    agent_service_name,
+    worker_service_name,
+)
 
 __all__ = [
     "LABEL_AGENT",
@@ -82,429 +104,6 @@ __all__ = [
     "agent_service_name",
     "worker_service_name",
 ]
-
-LABEL_MANAGED = "legato.managed"
-LABEL_KIND = "legato.kind"
-LABEL_TIER = "legato.tier"
-LABEL_AGENT = "legato.agent"
-LABEL_QUEUE = "legato.queue"
-LABEL_MAX_REPLICAS = "legato.max_replicas"
-LABEL_LAST_ACTIVITY = "legato.last_activity"
-
-Kind = Literal["agent", "worker"]
-_NS = 1_000_000_000
-_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$")
-_SLUG_STRIP = re.compile(r"[^a-z0-9-]+")
-
-
-# --------------------------------------------------------------------------- naming
-
-
-def _slug(text: str) -> str:
-    slug = _SLUG_STRIP.sub("-", text.strip().lower()).strip("-")
-    return re.sub(r"-{2,}", "-", slug)
-
-
-def agent_service_name(agent: str) -> str:
-    """The swarm service name for a dedicated agent service: ``legato-agent-<agent>``.
-
-    The agent's name is lower-cased and anything but ``[a-z0-9-]`` becomes ``-``;
-    the result is cut to Docker's 63-character limit."""
-    slug = _slug(agent)
-    if not slug:
-        raise InvalidServiceSpec(f"agent name {agent!r} has no usable characters", field="agent")
-    return f"legato-agent-{slug}"[:63].rstrip("-")
-
-
-def worker_service_name(tier: str) -> str:
-    """The swarm service name for a tier's worker service: ``legato-worker-<tier>``."""
-    slug = _slug(tier)
-    if not slug:
-        raise InvalidServiceSpec(f"tier name {tier!r} has no usable characters", field="tier")
-    return f"legato-worker-{slug}"[:63].rstrip("-")
-
-
-def agent_queue(agent: str) -> str:
-    """The Celery queue a dedicated agent service consumes: ``agent.<agent>``."""
-    return f"agent.{agent}"
-
-
-# --------------------------------------------------------------------------- specs
-
-
-@dataclass(frozen=True)
-class HealthcheckSpec:
-    """A container healthcheck; ``test`` as in Docker (``["CMD", ...]``,
-    ``["CMD-SHELL", "..."]`` or ``["NONE"]``). Durations in seconds."""
-
-    test: Sequence[str]
-    interval_s: float = 30.0
-    timeout_s: float = 5.0
-    retries: int = 3
-    start_period_s: float = 10.0
-
-    def to_docker(self) -> Healthcheck:
-        return Healthcheck(
-            test=list(self.test),
-            interval=int(self.interval_s * _NS),
-            timeout=int(self.timeout_s * _NS),
-            retries=self.retries,
-            start_period=int(self.start_period_s * _NS),
-        )
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """Everything needed to create a legato agent or tier-worker service.
-
-    Prefer the constructors :meth:`for_agent` and :meth:`for_tier`, which fill in
-    the name, queue, command and environment. Validation happens in
-    ``__post_init__`` and raises :class:`InvalidServiceSpec`.
-
-    Attributes:
-        name: service name (``[a-zA-Z0-9][a-zA-Z0-9_-]*``, at most 63 characters).
-        image: image reference, used as given (no registry look-up).
-        kind: ``"agent"`` (a dedicated agent's service) or ``"worker"`` (a tier's).
-        tier: the role tier; required for workers.
-        agent: the agent's name; required for agents.
-        queue: queue consumed (default ``agent.<agent>`` or the tier).
-        command: the container command (default: see :meth:`default_command`).
-        env: extra environment; ``AGENT_ID``/``TIER``/``LEGATO_QUEUE``/``LEGATO_ROLE``
-            are added by the backend and may be overridden here.
-        networks: network names or ids to attach (overlay networks in a swarm).
-        replicas: initial replicas (``>= 0``).
-        max_replicas: upper bound for automatic scale-up (label ``legato.max_replicas``).
-        labels: extra service and container labels (``legato.*`` keys are reserved).
-        cpu_limit / cpu_reservation: in CPUs (``0.5`` = half a core).
-        memory_limit / memory_reservation: in bytes.
-        restart_condition: ``"any"``, ``"on-failure"`` or ``"none"``.
-        restart_delay_s / restart_max_attempts: restart policy (0 attempts = no limit).
-        healthcheck: ``None`` keeps the image's ``HEALTHCHECK``.
-        stop_grace_period_s: time between SIGTERM and SIGKILL when a task stops
-            (Celery workers finish or re-queue their current task).
-        constraints: placement constraints, e.g. ``["node.role == worker"]``.
-    """
-
-    name: str
-    image: str
-    kind: Kind
-    tier: str | None = None
-    agent: str | None = None
-    queue: str | None = None
-    command: Sequence[str] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    networks: Sequence[str] = ()
-    replicas: int = 1
-    max_replicas: int = 1
-    labels: Mapping[str, str] = field(default_factory=dict)
-    cpu_limit: float | None = None
-    cpu_reservation: float | None = None
-    memory_limit: int | None = None
-    memory_reservation: int | None = None
-    restart_condition: Literal["any", "on-failure", "none"] = "any"
-    restart_delay_s: float = 5.0
-    restart_max_attempts: int = 0
-    healthcheck: HealthcheckSpec | None = None
-    stop_grace_period_s: float = 30.0
-    constraints: Sequence[str] = ()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise InvalidServiceSpec(
-                f"invalid service name {self.name!r}: use letters, digits, '-' or '_', "
-                "start and end with a letter or digit, at most 63 characters",
-                field="name",
-            )
-        if not isinstance(self.image, str) or not self.image.strip() or " " in self.image:
-            raise InvalidServiceSpec(f"invalid image reference {self.image!r}", field="image")
-        if self.kind not in ("agent", "worker"):
-            raise InvalidServiceSpec(
-                f"kind must be 'agent' or 'worker', not {self.kind!r}", field="kind"
-            )
-        if self.kind == "agent" and not self.agent:
-            raise InvalidServiceSpec("an agent service needs the agent's name", field="agent")
-        if self.kind == "worker" and not self.tier:
-            raise InvalidServiceSpec("a worker service needs a tier", field="tier")
-        _check_int(self.replicas, "replicas", minimum=0)
-        _check_int(self.max_replicas, "max_replicas", minimum=1)
-        _check_int(self.restart_max_attempts, "restart_max_attempts", minimum=0)
-        for key in ("cpu_limit", "cpu_reservation", "memory_limit", "memory_reservation"):
-            value = getattr(self, key)
-            if value is not None and (isinstance(value, bool) or value <= 0):
-                raise InvalidServiceSpec(f"{key} must be positive", field=key)
-        if self.restart_condition not in ("any", "on-failure", "none"):
-            raise InvalidServiceSpec(
-                "restart_condition must be 'any', 'on-failure' or 'none'",
-                field="restart_condition",
-            )
-        if self.restart_delay_s < 0 or self.stop_grace_period_s < 0:
-            raise InvalidServiceSpec("durations must be >= 0", field="restart_delay_s")
-        if self.command is not None and (
-            isinstance(self.command, str) or not all(isinstance(a, str) for a in self.command)
-        ):
-            raise InvalidServiceSpec("command must be a list of strings", field="command")
-        for mapping, fname in ((self.env, "env"), (self.labels, "labels")):
-            if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-                raise InvalidServiceSpec(f"{fname} keys and values must be strings", field=fname)
-            if fname == "env" and any(not k or "=" in k for k in mapping):
-                raise InvalidServiceSpec("env names must be non-empty without '='", field="env")
-        reserved = [k for k in self.labels if k.startswith("legato.")]
-        if reserved:
-            raise InvalidServiceSpec(
-                f"labels {reserved} are reserved for legato (set them through the spec fields)",
-                field="labels",
-            )
-        if isinstance(self.networks, str) or not all(
-            isinstance(n, str) and n for n in self.networks
-        ):
-            raise InvalidServiceSpec("networks must be a list of names", field="networks")
-
-    # -- constructors -------------------------------------------------------------
-
-    @classmethod
-    def for_agent(
-        cls, agent: str, image: str, *, tier: str | None = None, **overrides: Any
-    ) -> ServiceSpec:
-        """A dedicated service for ``agent``: name ``legato-agent-<agent>``, queue
-        ``agent.<agent>``, env ``AGENT_ID=<agent>``. ``overrides`` are any other
-        :class:`ServiceSpec` fields (``command``, ``replicas``, ``networks``, ...)."""
-        overrides.setdefault("name", agent_service_name(agent))
-        return cls(image=image, kind="agent", agent=agent, tier=tier, **overrides)
-
-    @classmethod
-    def for_tier(cls, tier: str, image: str, **overrides: Any) -> ServiceSpec:
-        """A worker service for a tier: name ``legato-worker-<tier>``, queue ``<tier>``,
-        env ``TIER=<tier>``."""
-        overrides.setdefault("name", worker_service_name(tier))
-        return cls(image=image, kind="worker", tier=tier, **overrides)
-
-    # -- derived values -----------------------------------------------------------
-
-    @property
-    def effective_queue(self) -> str:
-        if self.queue:
-            return self.queue
-        if self.kind == "agent":
-            return agent_queue(self.agent or "")
-        return self.tier or ""
-
-    def default_command(self) -> list[str]:
-        """``legato worker --tier <queue>``: the tier for a tier worker,
-        ``agent.<name>`` for an agent (``legato worker`` accepts ``agent.*`` queues)."""
-        return ["legato", "worker", "--tier", self.effective_queue]
-
-    def legato_labels(self) -> dict[str, str]:
-        """The ``legato.*`` labels this spec puts on the service and its containers."""
-        labels = {
-            LABEL_MANAGED: "true",
-            LABEL_KIND: self.kind,
-            LABEL_QUEUE: self.effective_queue,
-            LABEL_MAX_REPLICAS: str(self.max_replicas),
-        }
-        if self.tier:
-            labels[LABEL_TIER] = self.tier
-        if self.agent:
-            labels[LABEL_AGENT] = self.agent
-        return labels
-
-    def environment(self) -> dict[str, str]:
-        env = {"LEGATO_ROLE": "worker", "LEGATO_QUEUE": self.effective_queue}
-        if self.tier:
-            env["TIER"] = self.tier
-        if self.agent:
-            env["AGENT_ID"] = self.agent
-        env.update(self.env)
-        return env
-
-    def to_create_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``docker.DockerClient().services.create``."""
-        labels = {**self.labels, **self.legato_labels()}
-        kwargs: dict[str, Any] = {
-            "image": self.image,
-            "name": self.name,
-            "command": list(self.command) if self.command is not None else self.default_command(),
-            "env": [f"{k}={v}" for k, v in sorted(self.environment().items())],
-            "labels": labels,
-            "container_labels": dict(labels),
-            "mode": ServiceMode("replicated", replicas=self.replicas),
-            "restart_policy": RestartPolicy(
-                condition=self.restart_condition,
-                delay=int(self.restart_delay_s * _NS),
-                max_attempts=self.restart_max_attempts,
-            ),
-            "update_config": UpdateConfig(parallelism=1, order="stop-first"),
-            "stop_grace_period": int(self.stop_grace_period_s * _NS),
-        }
-        if self.networks:
-            kwargs["networks"] = list(self.networks)
-        if self.constraints:
-            kwargs["constraints"] = list(self.constraints)
-        if self.healthcheck is not None:
-            kwargs["healthcheck"] = self.healthcheck.to_docker()
-        if any(
-            v is not None
-            for v in (
-                self.cpu_limit,
-                self.cpu_reservation,
-                self.memory_limit,
-                self.memory_reservation,
-            )
-        ):
-            kwargs["resources"] = Resources(
-                cpu_limit=_nano(self.cpu_limit),
-                cpu_reservation=_nano(self.cpu_reservation),
-                mem_limit=self.memory_limit,
-                mem_reservation=self.memory_reservation,
-            )
-        return kwargs
-
-
-def _check_int(value: object, name: str, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidServiceSpec(f"{name} must be an integer >= {minimum}", field=name)
-
-
-def _nano(cpus: float | None) -> int | None:
-    return None if cpus is None else round(cpus * _NS)
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """One swarm node, or the standalone host when the engine is not in swarm mode
-    (``role == "standalone"``)."""
-
-    id: str
-    hostname: str
-    role: str
-    availability: str
-    state: str
-    addr: str | None = None
-    manager_addr: str | None = None
-    leader: bool = False
-    engine_version: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
-
-
-@dataclass(frozen=True)
-class ContainerStats:
-    """A legato container's resource use, from one ``GET /containers/{id}/stats``.
-
-    ``cpu_percent`` is relative to one CPU (as ``docker stats`` prints it: 200 means
-    two full cores). ``memory_used`` excludes the page cache."""
-
-    id: str
-    name: str
-    service: str | None
-    cpu_percent: float
-    memory_used: int
-    memory_limit: int
-    memory_percent: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return _asdict(self)
-
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    """A legato service as listed by :meth:`SwarmBackend.services`.
-
-    ``last_activity`` is the ``legato.last_activity`` label if set; otherwise the
-    service's last update time (creation, scaling, label change). ``running_replicas``
-    counts tasks in state ``running``."""
-
-    id: str
-    name: str
-    image: str
-    kind: str | None
-    tier: str | None
-    agent: str | None
-    queue: str | None
-    desired_replicas: int
-    running_replicas: int
-    max_replicas: int
-    labels: Mapping[str, str]
-    created_at: datetime | None
-    updated_at: datetime | None
-    last_activity: datetime | None
-
-    def idle_minutes(self, now: datetime | None = None) -> float | None:
-        """Minutes since ``last_activity`` (``None`` if unknown), never negative."""
-        if self.last_activity is None:
-            return None
-        now = now or datetime.now(UTC)
-        return max((now - self.last_activity).total_seconds() / 60.0, 0.0)
-
-    def to_load(
-        self, *, queue_depth: int, running: int, last_activity: datetime | None = None
-    ) -> ServiceLoad:
-        """This service as input for :func:`swarm.policy.decide`.
-
-        ``last_activity`` (e.g. the newest movement run on this service's queue in
-        the database) wins over the service's own when it is more recent."""
-        activity = self.last_activity
-        if last_activity is not None and (activity is None or last_activity > activity):
-            activity = last_activity
-        return ServiceLoad(
-            name=self.name,
-            replicas=self.desired_replicas,
-            last_activity=activity,
-            queue_depth=queue_depth,
-            running=running,
-            max_replicas=self.max_replicas,
-        )
-
-    def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
-        """JSON-ready form (datetimes as ISO-8601, plus ``idle_minutes``).
-        Carries no environment, so no secrets."""
-        out = _asdict(self)
-        out["labels"] = dict(self.labels)
-        idle = self.idle_minutes(now)
-        out["idle_minutes"] = None if idle is None else round(idle, 2)
-        return out
-
-
-@dataclass(frozen=True)
-class AppliedDecision:
-    """The outcome of applying one :class:`ScalingDecision`: ``ok`` with the
-    replicas before, or the :class:`SwarmError` that stopped it."""
-
-    decision: ScalingDecision
-    ok: bool
-    previous_replicas: int | None = None
-    error: SwarmError | None = None
-
-
-def _asdict(obj: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in obj.__dataclass_fields__:
-        value = getattr(obj, name)
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
-    return out
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    """Parse Docker's RFC 3339 timestamps (nanosecond fractions) to aware datetimes."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$", value)
-    if not m:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    base, frac, tz = m.groups()
-    text = base + (("." + frac[:6].ljust(6, "0")) if frac else "")
-    text += "+00:00" if tz in (None, "Z") else tz
-    return datetime.fromisoformat(text).astimezone(UTC)
-
-
-# --------------------------------------------------------------------------- backend
 
 
 class SwarmBackend:
@@ -998,30 +597,3 @@ class SwarmBackend:
 def _explain(exc: docker.errors.APIError) -> str:
     text = exc.explanation if isinstance(exc.explanation, str) else None
     return (text or str(exc)).strip()
-
-
-def _cpu_percent(stats: Mapping[str, Any]) -> float:
-    cpu = stats.get("cpu_stats") or {}
-    pre = stats.get("precpu_stats") or {}
-    total = (cpu.get("cpu_usage") or {}).get("total_usage")
-    pre_total = (pre.get("cpu_usage") or {}).get("total_usage")
-    system = cpu.get("system_cpu_usage")
-    pre_system = pre.get("system_cpu_usage")
-    if None in (total, pre_total, system, pre_system):
-        return 0.0
-    cpu_delta = total - pre_total
-    system_delta = system - pre_system
-    if cpu_delta <= 0 or system_delta <= 0:
-        return 0.0
-    online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or [])
-    return cpu_delta / system_delta * (online or 1) * 100.0
-
-
-def _memory(stats: Mapping[str, Any]) -> tuple[int, int]:
-    mem = stats.get("memory_stats") or {}
-    usage = int(mem.get("usage") or 0)
-    detail = mem.get("stats") or {}
-    # Same as `docker stats`: cgroup v1 subtracts total_inactive_file, v2 inactive_file.
-    cache = detail.get("total_inactive_file", detail.get("inactive_file", 0)) or 0
-    used = usage - int(cache) if cache < usage else usage
-    return used, int(mem.get("limit") or 0)
