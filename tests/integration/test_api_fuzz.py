@@ -10,11 +10,10 @@ import threading
 
 import pytest
 import schemathesis
+from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 from werkzeug.serving import make_server
-
-from flask import Flask
 
 from app import create_app
 from app.api import register_blueprints
@@ -37,8 +36,7 @@ def _document() -> dict:
     doc["paths"] = {
         path: ops
         for path, ops in doc["paths"].items()
-        if not path.startswith(FUZZED_ELSEWHERE)
-        and not path.endswith(("/traces", "/answer"))
+        if not path.startswith(FUZZED_ELSEWHERE) and not path.endswith(("/traces", "/answer"))
     }
     return doc
 
