@@ -1,5 +1,6 @@
-"""The beat maintenance loop: stuck-work recovery, retry dispatch, reconciliation,
-reflections, endpoint probes and callback delivery.
+"""The beat maintenance loop: stuck-work recovery, retry dispatch, reconciliation and
+endpoint probes, plus the Celery tasks for reflections (tasks.reflection) and callback
+delivery (tasks.callback_delivery).
 
 Every task is idempotent and safe when two beat processes run by mistake. The
 choice is compare-and-set on the rows themselves, not a global lock: each sweep
@@ -19,28 +20,27 @@ wrap them.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
 from app.config import Settings
 from app.db import db, utcnow, utcnow_plus
-from app.dispatch import producer
 from app.endpoints import record_health, unhealthy_tiers
 from app.jobs import Dispatch, start_movement
 from app.lifecycle import AfterCommit, run_after_commit
-from app.maintenance_tasks import DELIVER_CALLBACK, PREFIX, REFLECT_JOB, send_maintenance
-from app.models import Job, JobEvent, MovementRun
-from app.notes import REFLECTABLE, REFLECTION_KIND, JobReflection
+from app.maintenance_tasks import DELIVER_CALLBACK, PREFIX, REFLECT_JOB
+from app.models import Job, MovementRun
 from app.status import JobStatus, RunStatus
 from app.transitions import lock_job, move_job, move_run, record_event
 from pieces import Piece
+from tasks.callback_delivery import deliver_callback_once
 from tasks.celery_app import celery_app
-from tasks.history import history_lines
+from tasks.reflection import (
+    enqueue_reflections_once,
+    reflect_job_once,
+)
 
 log = logging.getLogger(__name__)
 
@@ -322,208 +322,6 @@ def _resend_tier(tier: str) -> int:
         .limit(BATCH * 5)
     ).all()
     return _resend(rows, None)
-
-
-# -- reflections --------------------------------------------------------------------
-
-_worker_cache: dict[str, tuple[float, bool]] = {}
-
-
-def reflection_worker_present() -> bool:
-    """Whether some Celery worker consumes the `reflection` queue (cached 30 s)."""
-    cached = _worker_cache.get("reflection")
-    if cached and time.monotonic() - cached[0] < 30:
-        return cached[1]
-    try:
-        replies = producer().control.inspect(timeout=1.0).active_queues() or {}
-    except Exception:
-        log.warning("inspect active_queues failed", exc_info=True)
-        replies = {}
-    present = any(
-        q.get("name") == "reflection" for queues in replies.values() for q in (queues or [])
-    )
-    _worker_cache["reflection"] = (time.monotonic(), present)
-    return present
-
-
-def reflection_tokens_today(owner_id: str) -> int:
-    now = db.session.scalar(select(utcnow()))
-    if isinstance(now, str):  # SQLite hands the expression back as text
-        now = datetime.fromisoformat(now)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if midnight.tzinfo is None:
-        midnight = midnight.replace(tzinfo=UTC)
-    return int(
-        db.session.scalar(
-            select(func.coalesce(func.sum(Job.tokens_in + Job.tokens_out), 0)).where(
-                Job.owner_id == owner_id,
-                Job.task_kind == REFLECTION_KIND,
-                Job.created_at >= midnight,
-            )
-        )
-        or 0
-    )
-
-
-def reflect_job_once(job_id: uuid.UUID, *, worker_present: bool | None = None) -> str:
-    """Create the one reflection job for a finished job, or record why not."""
-    from app.catalog import load_for_job
-
-    settings = _settings()
-    if not settings.reflection_enabled:
-        return "disabled"
-    job = db.session.get(Job, job_id)
-    if job is None or job.status not in REFLECTABLE or job.task_kind == REFLECTION_KIND:
-        db.session.rollback()
-        return "not-reflectable"
-    if db.session.get(JobReflection, job_id) is not None:
-        db.session.rollback()
-        return "exists"
-    if settings.reflection_require_worker:
-        present = reflection_worker_present() if worker_present is None else worker_present
-        if not present:
-            db.session.rollback()
-            return "no-worker"  # not marked: a later sweep tries again
-    owner = job.owner_id or "local"
-    budget = settings.reflection_daily_token_budget
-    if budget and reflection_tokens_today(owner) >= budget:
-        db.session.rollback()
-        return "over-budget"  # not marked: tomorrow's budget may allow it
-    source_id = job.id
-    history = reflection_input(job)
-    piece = load_for_job(owner, "reflection", settings)
-    from app.jobs import create_job
-
-    try:
-        with db.session.begin_nested():
-            db.session.add(JobReflection(job_id=source_id, state="creating"))
-            db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        return "exists"
-    reflection, dispatches = create_job(
-        owner_id=owner,
-        instruction=history,
-        piece=piece,
-        tier="reflection" if "reflection" in settings.tiers else settings.default_tier,
-        max_attempts=1,
-        visibility="private",
-        payload={"reflects": str(source_id)},
-        task_kind=REFLECTION_KIND,
-        parent_job_id=source_id,
-    )
-    db.session.execute(
-        update(JobReflection)
-        .where(JobReflection.job_id == source_id)
-        .values(reflection_job_id=reflection.id, state="created")
-        .execution_options(synchronize_session=False)
-    )
-    record_event(source_id, "reflection_created", reflection_job_id=str(reflection.id))
-    try:
-        db.session.commit()
-    except IntegrityError:  # the other beat's marker committed first
-        db.session.rollback()
-        return "exists"
-    run_after_commit([d.send for d in dispatches])
-    return "created"
-
-
-def reflection_input(job: Job) -> str:
-    """The finished job's history as the reflection's task text (capped)."""
-    runs = db.session.scalars(
-        select(MovementRun)
-        .where(MovementRun.job_id == job.id)
-        .order_by(MovementRun.attempt, MovementRun.iteration, MovementRun.created_at)
-    ).all()
-    lines = [
-        f"Job {job.id} (piece {job.piece_name}) ended {job.status} after {job.attempt} attempt(s).",
-        "",
-        "Instruction:",
-        job.instruction[:2000],
-        "",
-        "Movements:",
-    ]
-    lines += history_lines(runs[-30:], preview_chars=300, error_chars=200, with_attempt=True)
-    if job.error_summary:
-        lines += ["", f"Failure: {job.error_summary[:500]}"]
-    if job.result:
-        lines += ["", "Result:", job.result[:1500]]
-    return "\n".join(lines)[:8000]
-
-
-def enqueue_reflections_once(*, worker_present: bool | None = None) -> int:
-    """Sweep finished jobs without a reflection marker (the hook's safety net)."""
-    if not _settings().reflection_enabled:
-        return 0
-    candidates = db.session.scalars(
-        select(Job.id)
-        .outerjoin(JobReflection, JobReflection.job_id == Job.id)
-        .where(
-            Job.status.in_(REFLECTABLE),
-            Job.task_kind != REFLECTION_KIND,
-            JobReflection.job_id.is_(None),
-        )
-        .order_by(Job.finished_at)
-        .limit(BATCH)
-    ).all()
-    db.session.rollback()
-    created = 0
-    for job_id in candidates:
-        if reflect_job_once(job_id, worker_present=worker_present) == "created":
-            created += 1
-    return created
-
-
-def deliver_callback_once(job_id: uuid.UUID, attempt: int) -> str:
-    """POST the job's result once; schedule the next try with backoff on failure."""
-    from app.callbacks import CallbackRefused, deliver, job_payload
-
-    settings = _settings()
-    job = db.session.get(Job, job_id)
-    if job is None or not job.callback_url:
-        db.session.rollback()
-        return "no-callback"
-    delivered = db.session.scalar(
-        select(func.count())
-        .select_from(JobEvent)
-        .where(JobEvent.job_id == job_id, JobEvent.kind == "callback_delivered")
-    )
-    if delivered:  # a redelivered task after a success: nothing to do
-        db.session.rollback()
-        return "already-delivered"
-    payload = job_payload(job)
-    url = job.callback_url
-    db.session.rollback()
-    try:
-        status = deliver(
-            url,
-            payload,
-            secret=settings.callback_secret,
-            allow_hosts=settings.callback_allow_hosts,
-            timeout=settings.callback_timeout,
-        )
-        record_event(job_id, "callback_delivered", attempt=attempt, http_status=status)
-        db.session.commit()
-        return "delivered"
-    except CallbackRefused as exc:
-        record_event(job_id, "callback_refused", attempt=attempt, reason=str(exc))
-        db.session.commit()
-        return "refused"
-    except Exception as exc:
-        last = attempt >= settings.callback_max_attempts
-        record_event(
-            job_id,
-            "callback_failed",
-            attempt=attempt,
-            reason=f"{type(exc).__name__}: {exc}"[:500],
-            final=last,
-        )
-        db.session.commit()
-        if last:
-            return "gave-up"
-        wait = settings.callback_backoff_seconds * (2 ** (attempt - 1))
-        send_maintenance(DELIVER_CALLBACK, str(job_id), attempt + 1, countdown=wait)
-        return "retrying"
 
 
 # -- the Celery tasks ---------------------------------------------------------------
