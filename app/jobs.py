@@ -163,6 +163,14 @@ def pending_runs(job: Job) -> list[Dispatch]:
     return [Dispatch(r.id, job.id, r.name, r.tier) for r in runs]
 
 
+def resume_job(job: Job, waiting: JobStatus, reason: str) -> list[Dispatch]:
+    """A job waiting (for a human, or for its subtasks) goes back to the queue, at the same
+    point: its pending runs are returned for sending after commit."""
+    move_job(job.id, waiting, JobStatus.QUEUED, current_activity=None)
+    record_event(job.id, "job_resumed", reason=reason)
+    return pending_runs(job)
+
+
 def cancel_job(job: Job, reason: str) -> list[AfterCommit] | None:
     """Cancel a job that is not yet terminal; open runs are cancelled with it.
 

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from app.artifacts import add_input
 from app.config import Settings
 from app.db import db
-from app.jobs import Dispatch, cancel_job, create_job, pending_runs, send_all
+from app.jobs import Dispatch, cancel_job, create_job, resume_job, send_all
 from app.lifecycle import AfterCommit, on_job_end, run_after_commit
 from app.models import Job
 from app.status import JOB_TERMINAL, JobStatus
-from app.transitions import lock_job, move_job, record_event
+from app.transitions import lock_job, record_event
 from pieces import Movement, Piece
 
 log = logging.getLogger(__name__)
@@ -137,9 +137,7 @@ def _child_ended(job_id: uuid.UUID, status: str) -> list[AfterCommit]:
     record_event(parent.id, "subtask_ended", index=index, child_job_id=str(job_id), status=status)
     if parent_status != JobStatus.WAITING_SUBTASKS or open_children(parent.id):
         return []
-    move_job(parent.id, JobStatus.WAITING_SUBTASKS, JobStatus.QUEUED, current_activity=None)
-    record_event(parent.id, "job_resumed", reason="all subtasks ended")
-    dispatches = pending_runs(parent)
+    dispatches = resume_job(parent, JobStatus.WAITING_SUBTASKS, "all subtasks ended")
     return [lambda: send_all(dispatches)]
 
 

@@ -203,6 +203,24 @@ def _session(agent: Agent, session_id: uuid.UUID | None) -> tuple[ChatSession, b
     return session, resumed
 
 
+def _start_task(agent, kind: str, message: str, **fields) -> AgentTask:
+    """Record a pending agent turn, commit it, then send it to the agent's queue."""
+    task = AgentTask(
+        agent_id=agent.id,
+        owner_id=agent.owner_id,
+        kind=kind,
+        message=message,
+        status=TASK_PENDING,
+        tokens_in=0,
+        tokens_out=0,
+        **fields,
+    )
+    db.session.add(task)
+    db.session.commit()
+    _send(task, _queue(agent))
+    return task
+
+
 @spec.route(
     bp,
     "/<name>/chat",
@@ -218,20 +236,9 @@ def chat(name: str, body: ChatIn):
     session, resumed = _session(agent, body.session_id)
     session.last_active_at = utcnow()
     db.session.add(ChatMessage(session_id=session.id, role="user", content=body.message))
-    task = AgentTask(
-        agent_id=agent.id,
-        owner_id=agent.owner_id,
-        kind="chat",
-        session_id=session.id,
-        message=body.message,
-        status=TASK_PENDING,
-        tokens_in=0,
-        tokens_out=0,
-    )
-    db.session.add(task)
-    db.session.commit()
-    task_id, session_id = task.id, session.id
-    _send(task, _queue(agent))
+    session_id = session.id
+    task = _start_task(agent, "chat", body.message, session_id=session_id)
+    task_id = task.id
     done = _wait(task_id, settings.chat_timeout_seconds)
     if done is None:
         raise Unavailable(
@@ -327,19 +334,7 @@ def _task_out(task: AgentTask, agent: Agent) -> TaskOut:
 )
 def create_task(name: str, body: TaskIn):
     agent = _agent(name)
-    task = AgentTask(
-        agent_id=agent.id,
-        owner_id=agent.owner_id,
-        kind="task",
-        message=body.message,
-        callback_url=body.callback_url,
-        status=TASK_PENDING,
-        tokens_in=0,
-        tokens_out=0,
-    )
-    db.session.add(task)
-    db.session.commit()
-    _send(task, _queue(agent))
+    task = _start_task(agent, "task", body.message, callback_url=body.callback_url)
     return _task_out(task, agent), 202
 
 

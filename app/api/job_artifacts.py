@@ -12,11 +12,11 @@ from app.artifacts import add_input, latest_reports
 from app.auth import principal
 from app.db import db
 from app.errors import Conflict, NotFound
-from app.jobs import pending_runs, send_all
+from app.jobs import resume_job, send_all
 from app.models import JobArtifact
 from app.schemas import InputCreate, InputOut, ReportList, ReportOut, ReportSummary
 from app.status import JOB_TERMINAL, JobStatus
-from app.transitions import lock_job, move_job, record_event
+from app.transitions import lock_job, record_event
 
 bp = Blueprint("job_artifacts", __name__, url_prefix="/api/jobs")
 
@@ -44,9 +44,7 @@ def post_input(job_id: uuid.UUID, body: InputCreate):
     record_event(job.id, "input_received", chars=len(body.text))
     dispatches = []
     if status == JobStatus.WAITING_HUMAN:
-        move_job(job.id, JobStatus.WAITING_HUMAN, JobStatus.QUEUED, current_activity=None)
-        record_event(job.id, "job_resumed", reason="user input")
-        dispatches = pending_runs(job)
+        dispatches = resume_job(job, JobStatus.WAITING_HUMAN, "user input")
         status = JobStatus.QUEUED.value
     db.session.commit()
     send_all(dispatches)

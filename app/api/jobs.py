@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, current_app, request, stream_with_context
 from sqlalchemy import select
 
+from app.api.paging import page
 from app.api.spec import spec
 from app.auth import Principal, principal
 from app.catalog import load_for_job
@@ -111,13 +112,12 @@ def list_jobs(query: JobListQuery):
         stmt = stmt.where(Job.status == query.status)
     if query.piece:
         stmt = stmt.where(Job.piece_name == query.piece)
-    rows = db.session.scalars(stmt.offset(query.offset).limit(query.limit + 1)).all()
-    more = len(rows) > query.limit
+    rows, next_offset = page(stmt, query.limit, query.offset)
     return JobList(
-        items=[JobOut.model_validate(j, from_attributes=True) for j in rows[: query.limit]],
+        items=[JobOut.model_validate(j, from_attributes=True) for j in rows],
         limit=query.limit,
         offset=query.offset,
-        next_offset=query.offset + query.limit if more else None,
+        next_offset=next_offset,
     )
 
 

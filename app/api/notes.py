@@ -9,6 +9,7 @@ from flask import Blueprint
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
+from app.api.paging import page
 from app.api.spec import spec
 from app.auth import principal
 from app.db import db
@@ -50,13 +51,12 @@ def list_notes(query: NotesQuery):
     )
     if query.piece:
         stmt = stmt.where(Note.piece_name == query.piece)
-    rows = db.session.scalars(stmt.offset(query.offset).limit(query.limit + 1)).all()
-    more = len(rows) > query.limit
+    rows, next_offset = page(stmt, query.limit, query.offset)
     return NoteList(
-        items=[NoteOut.model_validate(n, from_attributes=True) for n in rows[: query.limit]],
+        items=[NoteOut.model_validate(n, from_attributes=True) for n in rows],
         limit=query.limit,
         offset=query.offset,
-        next_offset=query.offset + query.limit if more else None,
+        next_offset=next_offset,
     )
 
 

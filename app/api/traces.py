@@ -14,10 +14,10 @@ from app.artifacts import add_input
 from app.auth import principal
 from app.db import db
 from app.errors import Conflict
-from app.jobs import pending_runs, send_all
+from app.jobs import resume_job, send_all
 from app.status import JobStatus
 from app.traces import ToolTraceRow
-from app.transitions import lock_job, move_job, record_event
+from app.transitions import lock_job, record_event
 
 bp = Blueprint("job_agents", __name__, url_prefix="/api/jobs")
 
@@ -58,10 +58,8 @@ def answer(job_id: uuid.UUID, body: AnswerIn):
             details={"status": status},
         )
     add_input(job.id, body.answer, job.attempt)
-    move_job(job.id, JobStatus.WAITING_HUMAN, JobStatus.QUEUED, current_activity=None)
     record_event(job.id, "human_answered", chars=len(body.answer))
-    record_event(job.id, "job_resumed", reason="answer")
-    dispatches = pending_runs(job)
+    dispatches = resume_job(job, JobStatus.WAITING_HUMAN, "answer")
     db.session.commit()
     send_all(dispatches)
     return AnswerOut(job_status=JobStatus.QUEUED.value, resumed=True)
