@@ -58,6 +58,10 @@ class JobCreate(Body):
     )
     max_attempts: int = Field(default=3, ge=1, le=20)
     visibility: Literal["private", "public"] = "private"
+    interactive: bool = Field(
+        default=False,
+        description="Offer rules marked interactive_only to the judges (TAKT's interactive mode).",
+    )
     payload: dict[str, Any] = Field(default_factory=dict)
     callback_url: str | None = Field(
         default=None,

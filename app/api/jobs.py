@@ -17,9 +17,9 @@ from app.auth import Principal, principal
 from app.catalog import load_for_job
 from app.config import Settings
 from app.db import db
-from app.errors import Conflict, Forbidden, NotFound, TooLarge, Unprocessable
-from app.jobs import cancel_job, create_job, send_all
-from app.lifecycle import run_after_commit
+from app.errors import Forbidden, NotFound, TooLarge, Unprocessable
+from app.job_actions import cancel_job, submit
+from app.ledger import end_read
 from app.models import Job, JobEvent, MovementRun
 from app.schemas import (
     EventList,
@@ -76,7 +76,9 @@ def submit_job(body: JobCreate):
             f"unknown tier {tier!r}", code="unknown_tier", details={"tiers": list(settings.tiers)}
         )
     piece = load_for_job(who.owner, body.piece or settings.default_piece, settings)
-    job, dispatches = create_job(
+    callback = _checked_callback(body.callback_url, settings) if body.callback_url else None
+    end_read()
+    job_id = submit(
         owner_id=who.owner,
         instruction=body.instruction,
         piece=piece,
@@ -84,17 +86,10 @@ def submit_job(body: JobCreate):
         max_attempts=body.max_attempts,
         visibility=body.visibility,
         payload=body.payload,
+        interactive=body.interactive,
+        callback_url=callback,
     )
-    if body.callback_url:
-        job.callback_url = _checked_callback(body.callback_url, settings)
-    db.session.commit()
-    try:
-        send_all(dispatches)
-    except Exception:  # the job is committed; the reconciler re-sends what was not published
-        log.warning(
-            "job %s accepted but not yet enqueued (broker unreachable)", job.id, exc_info=True
-        )
-    return JobOut.model_validate(job, from_attributes=True), 201
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True), 201
 
 
 @spec.route(
@@ -151,20 +146,10 @@ def get_job(job_id: uuid.UUID):
 )
 def cancel(job_id: uuid.UUID):
     who = principal()
-    job = owned_job(job_id, who, "cancel it")
-    after = None if job.status in JOB_TERMINAL else cancel_job(job, f"cancelled by {who.owner}")
-    if after is None:
-        db.session.rollback()
-        current = db.session.get(Job, job_id)
-        raise Conflict(
-            f"job is {current.status}; only unfinished jobs can be cancelled",
-            code="illegal_state",
-            details={"status": current.status},
-        )
-    db.session.commit()
-    run_after_commit(after)
-    db.session.refresh(job)
-    return JobOut.model_validate(job, from_attributes=True)
+    owned_job(job_id, who, "cancel it")
+    end_read()
+    cancel_job(job_id, f"cancelled by {who.owner}")
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True)
 
 
 @spec.route(
@@ -237,7 +222,6 @@ def _checked_callback(url: str, settings: Settings) -> str:
     try:
         return check_url(url, settings.callback_allow_hosts)
     except CallbackRefused as exc:
-        db.session.rollback()
         raise Unprocessable(str(exc), code="callback_refused") from None
     except CallbackFailed:  # unresolvable today; delivery re-checks every try
         return url

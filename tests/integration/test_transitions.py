@@ -5,14 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
-from app import create_app
-from app.config import Settings
-from app.db import db
 from app.jobs import create_job
-from app.migrate import upgrade
-from app.models import Job, MovementRun
-from app.status import JobStatus, RunStatus
 from app.transitions import (
     IllegalTransition,
     claim_run,
@@ -20,6 +13,13 @@ from app.transitions import (
     move_run,
     renew_lease,
 )
+
+from app import create_app
+from app.config import Settings
+from app.db import db
+from app.migrate import upgrade
+from app.models import Job, MovementRun
+from app.status import JobStatus, RunStatus
 from pieces import PieceLibrary
 
 pytestmark = pytest.mark.integration

@@ -3,9 +3,10 @@ every maintenance task routed to the maintenance queue."""
 
 from __future__ import annotations
 
+from tasks.schedule import DURABILITY_TASKS, beat_schedule
+
 from app.celery_config import celery_config
 from app.config import Settings
-from tasks.schedule import DURABILITY_TASKS, beat_schedule
 
 
 def test_every_sweep_is_scheduled_with_its_configured_interval():

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tasks.outcomes import backoff_for
 
 from app.config import Settings
-from tasks.outcomes import backoff_for
 
 
 def test_default_backoff_is_30_120_600_and_the_last_repeats():

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from app.models import MovementRun
+from typing import Any
 
 
 def history_lines(
-    runs: Iterable[MovementRun], *, preview_chars: int, error_chars: int, with_attempt: bool = False
+    runs: Iterable[Any], *, preview_chars: int, error_chars: int, with_attempt: bool = False
 ) -> list[str]:
     """`- name [status] -> next (error: ...)` per run, each followed by an output preview."""
     lines: list[str] = []
