@@ -104,6 +104,9 @@ class MovementSpec:
     # Reports of this attempt before this run (what an earlier iteration left behind).
     earlier_reports: dict[str, str] = field(default_factory=dict)
     sub_results: tuple[SubResult, ...] = ()
+    # Workflow dialect: what when(...) conditions read (structured.<step>, context.<step>,
+    # effect.<step>), accumulated by the job so far.
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 def _find(answers: Sequence[Answer], kind: str, name: str | None = None) -> Answer | None:
