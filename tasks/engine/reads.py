@@ -20,6 +20,7 @@ from app.ledger import HANDOFF, INPUT, REPORT
 from app.models import Job, JobArtifact, MovementRun, RunPhase
 from app.status import RunStatus
 from pieces import Answer, Piece, SubResult
+from pieces.loops import history_of
 
 _jobs, _runs, _phases, _artifacts = (
     Job.__table__,
@@ -218,13 +219,7 @@ def loop_history(conn: Connection, job_id: uuid.UUID, attempt: int, iteration: i
         )
         .order_by(_runs.c.iteration)
     )
-    history: list[str] = []
-    for row in rows:
-        if row.kind == "loop_judge":
-            history = []
-        elif row.route not in ("wait_input", "wait_answer", "wait_subtasks", None):
-            history.append(row.name)
-    return history
+    return history_of([(row.name, row.kind, row.route) for row in rows])
 
 
 def as_dict(row: Any) -> dict[str, Any]:
