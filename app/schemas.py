@@ -102,9 +102,34 @@ class EventsQuery(Query):
     limit: int = Field(default=500, ge=1, le=5000)
 
 
+class PhaseOut(BaseModel):
+    """One model exchange of a run (TAKT's phases), without its prompt and answer texts."""
+
+    seq: int
+    phase: int
+    kind: str
+    name: str | None
+    status: str
+    match_method: str | None
+    matched_rule: int | None
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int
+    model: str | None
+    created_at: datetime
+
+
+class PhaseDetail(PhaseOut):
+    prompt: str
+    system: str | None
+    answer: str
+    error: str | None
+
+
 class MovementRunOut(BaseModel):
     id: uuid.UUID
     name: str
+    kind: str = "agent"
     attempt: int
     iteration: int
     movement_iteration: int
@@ -114,7 +139,9 @@ class MovementRunOut(BaseModel):
     output: str | None
     matched_rule: int | None
     matched_condition: str | None
+    match_method: str | None = None
     next: str | None
+    route: str | None = None
     error: str | None
     retry_count: int
     tokens_in: int
@@ -124,6 +151,7 @@ class MovementRunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    phases: list[PhaseOut] = []
 
 
 class JobOut(BaseModel):
@@ -149,6 +177,7 @@ class JobOut(BaseModel):
     tokens_in: int
     tokens_out: int
     callback_url: str | None = None
+    interactive: bool = False
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

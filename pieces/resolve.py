@@ -58,7 +58,9 @@ def _team_leader(res: FacetResolver, raw: RawTeamLeader | None) -> TeamLeader | 
     )
 
 
-def _movement(res: FacetResolver, raw: RawMovement, default_tools: list[str] | None = None) -> Movement:
+def _movement(
+    res: FacetResolver, raw: RawMovement, default_tools: list[str] | None = None
+) -> Movement:
     persona, persona_file = res.resolve_with_origin("personas", raw.persona)
     contracts = [
         OutputContract(

@@ -20,7 +20,7 @@ from app.db import db
 from app.errors import Forbidden, NotFound, TooLarge, Unprocessable
 from app.job_actions import cancel_job, submit
 from app.ledger import end_read
-from app.models import Job, JobEvent, MovementRun
+from app.models import Job, JobEvent, MovementRun, RunPhase
 from app.schemas import (
     EventList,
     EventOut,
@@ -31,6 +31,7 @@ from app.schemas import (
     JobListQuery,
     JobOut,
     MovementRunOut,
+    PhaseOut,
 )
 from app.status import JOB_TERMINAL
 
@@ -131,8 +132,26 @@ def get_job(job_id: uuid.UUID):
         .where(MovementRun.job_id == job.id)
         .order_by(MovementRun.attempt, MovementRun.iteration, MovementRun.created_at)
     ).all()
+    phases: dict[uuid.UUID, list[PhaseOut]] = {}
+    for row in db.session.execute(
+        select(
+            *[
+                c
+                for c in RunPhase.__table__.c
+                if c.name not in ("prompt", "system", "answer", "structured")
+            ]
+        )
+        .where(RunPhase.job_id == job.id)
+        .order_by(RunPhase.run_id, RunPhase.seq)
+    ):
+        phases.setdefault(row.run_id, []).append(PhaseOut.model_validate(row, from_attributes=True))
     out = JobOut.model_validate(job, from_attributes=True).model_dump()
-    out["runs"] = [MovementRunOut.model_validate(r, from_attributes=True) for r in runs]
+    out["runs"] = [
+        MovementRunOut.model_validate(r, from_attributes=True).model_copy(
+            update={"phases": phases.get(r.id, [])}
+        )
+        for r in runs
+    ]
     return JobDetail.model_validate(out)
 
 

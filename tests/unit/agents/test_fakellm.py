@@ -317,7 +317,10 @@ def test_unscripted_calls_get_what_their_phase_expects(fake):
     def call(kind, schema=None):
         body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
         if schema is not None:
-            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "a", "schema": schema},
+            }
         headers = {"X-Legato-Movement": "review", "X-Legato-Kind": kind}
         resp = requests.post(fake.url + "/chat/completions", json=body, headers=headers, timeout=5)
         return resp.json()["choices"][0]["message"]["content"]

@@ -42,7 +42,13 @@ class Walk:
 
 
 def _run(
-    piece: Piece, movement, model: ScriptedModel, run_id: str, ctx: PromptContext, walk: Walk, **extra
+    piece: Piece,
+    movement,
+    model: ScriptedModel,
+    run_id: str,
+    ctx: PromptContext,
+    walk: Walk,
+    **extra,
 ) -> Outcome:
     spec = MovementSpec(
         piece=piece,
@@ -72,7 +78,9 @@ def simulate(
     inputs: list[str] = []
     while iteration < limit:
         iteration += 1
-        ctx = PromptContext(task="scripted", iteration=iteration, user_inputs=inputs, interactive=interactive)
+        ctx = PromptContext(
+            task="scripted", iteration=iteration, user_inputs=inputs, interactive=interactive
+        )
         if kind == "loop_judge":
             monitor, count, natural = judge
             movement = judge_movement(piece, monitor, count)
@@ -86,7 +94,9 @@ def simulate(
                 rule = sub.rules[out.rule_index] if out.rule_index is not None else None
                 walk.sub_methods.setdefault(sub.name, []).append(out.method)
                 error = out.failure if out.status == "error" else None
-                results.append(SubResult(sub.name, out.content, rule.condition if rule else None, error))
+                results.append(
+                    SubResult(sub.name, out.content, rule.condition if rule else None, error)
+                )
             subs = tuple(results)
         outcome = _run(piece, movement, model, f"run-{next(ids)}", ctx, walk, sub_results=subs)
         walk.path.append(movement.name)

@@ -22,7 +22,9 @@ def run(sp: MovementSpec, replies: dict[str, list[str]]) -> tuple[Outcome, list[
     while isinstance(step, Call):
         calls.append(step)
         queue = replies.get(step.kind, [])
-        answers.append(Answer(kind=step.kind, name=step.name, content=queue.pop(0) if queue else ""))
+        answers.append(
+            Answer(kind=step.kind, name=step.name, content=queue.pop(0) if queue else "")
+        )
         step = next_step(sp, answers)
     return step, calls
 
@@ -49,7 +51,12 @@ def test_structured_output_decides_first() -> None:
     )
     assert [c.kind for c in calls] == ["execute", "judge_structured"]
     judge = calls[1]
-    assert (judge.phase, judge.system, judge.schema, judge.judge) == (3, "conductor", JUDGMENT_SCHEMA, True)
+    assert (judge.phase, judge.system, judge.schema, judge.judge) == (
+        3,
+        "conductor",
+        JUDGMENT_SCHEMA,
+        True,
+    )
     assert not judge.conversation  # Phase 3 runs in a fresh conversation
     assert (outcome.rule_index, outcome.method) == (1, "structured_output")
     assert outcome.content == "work"  # the result is the Phase 1 answer, never a tag
@@ -57,11 +64,18 @@ def test_structured_output_decides_first() -> None:
 
 def test_cascade_tag_then_ai_judge_then_piece_fallbacks() -> None:
     mv = movement("ok", "ng", name="review")
-    _, calls = run(spec(mv), {"execute": ["w"], "judge_structured": ["not json"], "judge_tag": ["[REVIEW:2]"]})
+    _, calls = run(
+        spec(mv), {"execute": ["w"], "judge_structured": ["not json"], "judge_tag": ["[REVIEW:2]"]}
+    )
     assert [c.kind for c in calls][-1] == "judge_tag"
     outcome, calls = run(
         spec(mv),
-        {"execute": ["w"], "judge_structured": ["?"], "judge_tag": ["?"], "judge_ai": ["[JUDGE:2]"]},
+        {
+            "execute": ["w"],
+            "judge_structured": ["?"],
+            "judge_tag": ["?"],
+            "judge_ai": ["[JUDGE:2]"],
+        },
     )
     assert [c.kind for c in calls] == ["execute", "judge_structured", "judge_tag", "judge_ai"]
     assert calls[-1].schema == EVALUATION_SCHEMA
@@ -71,7 +85,9 @@ def test_cascade_tag_then_ai_judge_then_piece_fallbacks() -> None:
 
 
 def test_phase1_tag_is_the_0_31_fallback() -> None:
-    outcome, calls = run(spec(movement("ok", "ng", name="review")), {"execute": ["all done [REVIEW:2]"]})
+    outcome, calls = run(
+        spec(movement("ok", "ng", name="review")), {"execute": ["all done [REVIEW:2]"]}
+    )
     assert [c.kind for c in calls] == ["execute", "judge_structured", "judge_tag", "judge_ai"]
     assert (outcome.rule_index, outcome.method) == (1, "phase1_tag")
 
@@ -113,7 +129,9 @@ def test_use_judge_reports_are_what_phase3_reads() -> None:
 
 def test_empty_report_is_retried_in_a_fresh_conversation_then_fails() -> None:
     mv = movement("ok", output_contracts=[OutputContract(name="r.md")])
-    outcome, calls = run(spec(mv), {"execute": ["the work"], "report": [""], "report_retry": ["  "]})
+    outcome, calls = run(
+        spec(mv), {"execute": ["the work"], "report": [""], "report_retry": ["  "]}
+    )
     retry = calls[-1]
     assert retry.kind == "report_retry" and not retry.conversation
     assert "## Previous Work Context" in retry.prompt and "the work" in retry.prompt
@@ -147,7 +165,12 @@ def test_hidden_interactive_rules_cannot_be_chosen() -> None:
 def test_a_blocked_phase1_skips_reports_and_judgment() -> None:
     mv = movement("ok", "ng", output_contracts=[OutputContract(name="r.md")])
     sp = spec(mv)
-    blocked = Answer(kind="execute", content="a question", status="blocked", structured={"pause": "human", "questions": ["why?"]})
+    blocked = Answer(
+        kind="execute",
+        content="a question",
+        status="blocked",
+        structured={"pause": "human", "questions": ["why?"]},
+    )
     outcome = next_step(sp, [blocked])
     assert isinstance(outcome, Outcome)
     assert (outcome.status, outcome.pause, outcome.questions) == ("blocked", "human", ("why?",))

@@ -71,7 +71,9 @@ def test_user_text_has_its_braces_escaped() -> None:
 
 
 def test_placeholders_replace_sections_that_would_repeat_them() -> None:
-    mv = movement("ok", instruction="Task: {task}. Before: {previous_response}. Inputs: {user_inputs}")
+    mv = movement(
+        "ok", instruction="Task: {task}. Before: {previous_response}. Inputs: {user_inputs}"
+    )
     text = phase1_prompt(piece(mv), mv, full_context())
     assert "## User Request" not in text
     assert "## Previous Response" not in text
@@ -99,11 +101,16 @@ def test_long_knowledge_policy_and_previous_response_are_cut_at_2000() -> None:
 
 def test_report_placeholders_by_dialect() -> None:
     ctx = full_context(reports={"plan.md": "THE PLAN"})
-    as_piece = replace_placeholders("{report:plan.md}", ctx, max_movements=5, pass_previous_response=True)
+    as_piece = replace_placeholders(
+        "{report:plan.md}", ctx, max_movements=5, pass_previous_response=True
+    )
     assert as_piece == "/ws/reports/plan.md"
     as_workflow = replace_placeholders(
-        "{report:plan.md} {report:none.md} {max_steps}", ctx, max_movements=None,
-        pass_previous_response=True, dialect="workflow",
+        "{report:plan.md} {report:none.md} {max_steps}",
+        ctx,
+        max_movements=None,
+        pass_previous_response=True,
+        dialect="workflow",
     )
     assert as_workflow == "THE PLAN (the report none.md does not exist in this run) infinite"
 
@@ -121,8 +128,12 @@ def test_system_prompt_frames_a_persona_file_and_passes_literal_text() -> None:
 
 def test_phase2_prompt_names_one_file_and_forbids_tools() -> None:
     mv = movement("ok", name="write")
-    contract = OutputContract(name="plan.md", format="# Plan\n{movement_iteration}", order="Write it.")
-    text = phase2_prompt(piece(mv), mv, contract, working_dir="/ws", report_dir="/ws/reports", movement_iteration=4)
+    contract = OutputContract(
+        name="plan.md", format="# Plan\n{movement_iteration}", order="Write it."
+    )
+    text = phase2_prompt(
+        piece(mv), mv, contract, working_dir="/ws", report_dir="/ws/reports", movement_iteration=4
+    )
     assert "- Report File: /ws/reports/plan.md" in text
     assert "No tools are available" in text
     assert text.index("Write it.") < text.index("# Plan\n4")
@@ -139,7 +150,9 @@ def test_report_names_stay_inside_the_folder() -> None:
 
 def test_phase3_prompt_has_the_criteria_table_and_appendix() -> None:
     mv = movement("Approved", "Needs work", name="review")
-    mv = mv.model_copy(update={"rules": [mv.rules[0], mv.rules[1].model_copy(update={"appendix": "List:\n- x\n"})]})
+    mv = mv.model_copy(
+        update={"rules": [mv.rules[0], mv.rules[1].model_copy(update={"appendix": "List:\n- x\n"})]}
+    )
     cands = candidates(piece(mv), mv, interactive=False)
     content, source = judged_content(mv, {}, "the answer")
     assert source == "response" and content == "\n## Agent Response\n\nthe answer"
@@ -148,7 +161,11 @@ def test_phase3_prompt_has_the_criteria_table_and_appendix() -> None:
     assert "- `[REVIEW:2]` — Needs work" in tag
     assert "### Appendix Template" in tag and "```\nList:\n- x\n```" in tag
     structured = phase3_prompt(mv, cands, content, structured=True)
-    assert "## Task" in structured and "Appendix" not in structured and "Output Format" not in structured
+    assert (
+        "## Task" in structured
+        and "Appendix" not in structured
+        and "Output Format" not in structured
+    )
 
 
 def test_aggregates_match_takts_truth_table() -> None:

@@ -40,7 +40,9 @@ def test_the_limit_is_checked_before_a_movement_runs() -> None:
 
 def test_errors_blocks_and_user_input() -> None:
     p = piece(PING, PONG)
-    failed = route(p, PING, Outcome("error", failure="Movement \"ping\" failed: x"), iteration=1, history=[])
+    failed = route(
+        p, PING, Outcome("error", failure='Movement "ping" failed: x'), iteration=1, history=[]
+    )
     assert (failed.kind, failed.reason) == ("abort", 'Movement "ping" failed: x')
     asked = route(p, PING, Outcome("blocked", "q?", pause="human"), iteration=1, history=[])
     assert (asked.kind, asked.target, asked.recorded) == ("wait_answer", "ping", False)
@@ -101,10 +103,16 @@ def test_a_monitor_overrides_a_natural_complete_in_the_piece_dialect() -> None:
 
 def test_judge_instruction_gets_its_cycle_count() -> None:
     judge = movement(("ok", "a"), name="j", instruction="ran {cycle_count} times")
-    p = piece(movement(("x", "a"), name="a"), loop_monitors=[LoopMonitor(cycle=["a", "a"], judge=judge)])
+    p = piece(
+        movement(("x", "a"), name="a"), loop_monitors=[LoopMonitor(cycle=["a", "a"], judge=judge)]
+    )
     jm = judge_movement(p, 0, 4)
     assert jm.instruction == "ran 4 times"
-    assert (jm.edit, jm.allowed_tools, jm.persona_name) == (False, ["Read", "Glob", "Grep"], "loop-judge")
+    assert (jm.edit, jm.allowed_tools, jm.persona_name) == (
+        False,
+        ["Read", "Glob", "Grep"],
+        "loop-judge",
+    )
 
 
 @given(st.integers(1, 8), st.lists(st.sampled_from(["s1", "s2"]), max_size=30))
@@ -118,7 +126,9 @@ def test_no_more_movements_run_than_the_limit(limit: int, tokens: list[str]) -> 
 
 
 @given(st.integers(1, 3), st.lists(st.sampled_from(["s1", "s2"]), min_size=1, max_size=20))
-def test_a_judge_always_follows_threshold_complete_cycles(threshold: int, tokens: list[str]) -> None:
+def test_a_judge_always_follows_threshold_complete_cycles(
+    threshold: int, tokens: list[str]
+) -> None:
     check = movement(("pass", "COMPLETE"), ("fail", "redo"), name="check")
     redo = movement(("again", "check"), name="redo")
     judge = movement(("on", "check"), ("stop", "ABORT"), name="j")
