@@ -226,6 +226,19 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
+class ReplayCreate(Body):
+    movement: str = Field(min_length=1, max_length=200, description="The movement to start from.")
+    attempt: int | None = Field(
+        default=None, ge=1, le=1000, description="The attempt to replay; default: the latest."
+    )
+    iteration: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Which run of the movement, by iteration; default: its first in that attempt.",
+    )
+
+
 class InputCreate(Body):
     text: str = Field(min_length=1, max_length=64 * 1024)
 

@@ -19,8 +19,11 @@ from app.config import Settings
 from app.db import db
 from app.errors import Forbidden, NotFound, TooLarge, Unprocessable
 from app.job_actions import cancel_job, submit
+from app.job_actions import retry as retry_job
 from app.ledger import end_read
 from app.models import Job, JobEvent, MovementRun, RunPhase
+from app.piece_cache import pieces
+from app.replay import replay
 from app.schemas import (
     EventList,
     EventOut,
@@ -32,6 +35,7 @@ from app.schemas import (
     JobOut,
     MovementRunOut,
     PhaseOut,
+    ReplayCreate,
 )
 from app.status import JOB_TERMINAL
 
@@ -169,6 +173,43 @@ def cancel(job_id: uuid.UUID):
     end_read()
     cancel_job(job_id, f"cancelled by {who.owner}")
     return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True)
+
+
+@spec.route(
+    bp,
+    "/<uuid:job_id>/retry",
+    "POST",
+    summary="Retry a failed or cancelled job: a new attempt from its first movement",
+    responses={202: JobOut},
+    errors=(403, 404, 409),
+)
+def retry(job_id: uuid.UUID):
+    who = principal()
+    owned_job(job_id, who, "retry it")
+    piece = pieces.get(db.session.connection(), job_id)
+    end_read()
+    retry_job(job_id, piece, who.owner)
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True), 202
+
+
+@spec.route(
+    bp,
+    "/<uuid:job_id>/replay",
+    "POST",
+    summary="Replay a finished job from a movement, with everything as it stood before it",
+    body=ReplayCreate,
+    responses={202: JobOut},
+    errors=(403, 404, 409, 422),
+)
+def replay_job(job_id: uuid.UUID, body: ReplayCreate):
+    who = principal()
+    owned_job(job_id, who, "replay it")
+    piece = pieces.get(db.session.connection(), job_id)
+    end_read()
+    replay(
+        job_id, piece, body.movement, attempt=body.attempt, iteration=body.iteration, who=who.owner
+    )
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True), 202
 
 
 @spec.route(

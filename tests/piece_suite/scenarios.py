@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 JUDGE = "_loop_judge_check_redo"
-NO_RULE = 'Movement execution failed: Status not found for movement "{}": no rule matched after all detection phases'
+NO_RULE = (
+    'Movement execution failed: Status not found for movement "{}": '
+    "no rule matched after all detection phases"
+)
 TRANSITION = "Piece aborted by movement transition"
 MAX = "Max movements reached"
 

@@ -4,7 +4,10 @@ from agents.demo import demo_reply
 
 
 def test_quotes_the_task_section_of_a_legato_prompt():
-    prompt = "## Knowledge\nYou plan carefully.\n\n## User Request\nAdd a --verbose flag\n\n## Instructions\nx"
+    prompt = (
+        "## Knowledge\nYou plan carefully.\n\n## User Request\nAdd a --verbose flag\n\n"
+        "## Instructions\nx"
+    )
     reply = demo_reply([{"role": "user", "content": prompt}], "plan")
     assert "> Add a --verbose flag" in reply
     assert "plan carefully" not in reply

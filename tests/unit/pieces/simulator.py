@@ -82,7 +82,7 @@ def simulate(
             task="scripted", iteration=iteration, user_inputs=inputs, interactive=interactive
         )
         if kind == "loop_judge":
-            monitor, count, natural = judge
+            monitor, count, _ = judge
             movement = judge_movement(piece, monitor, count)
         else:
             movement = piece.movement(name)

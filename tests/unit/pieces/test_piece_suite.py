@@ -54,7 +54,8 @@ def test_only_the_compat_piece_has_warnings(suite: PieceLibrary) -> None:
         "movements[0].provider_options.claude.max_turns: provider option ignored by legato",
         "movements[1].instruction_template: deprecated alias of instruction "
         "(TAKT reads it as instruction; rename the key)",
-        "piece_config.provider_options.claude.sandbox: ignored by legato (provider-specific option)",
+        "piece_config.provider_options.claude.sandbox: ignored by legato "
+        "(provider-specific option)",
         "movements[1].rules: no rules: the job aborts after this movement (no rule can match) "
         "(add a rule such as {condition: Done, next: COMPLETE})",
         'movements: no route from "plan" reaches COMPLETE',
