@@ -124,11 +124,10 @@ def test_only_the_lease_holder_completes_or_renews(ctx):
     a, b = f"worker-a/{uuid.uuid4()}", f"worker-b/{uuid.uuid4()}"
     _in(job_id, lambda w: claim(w, run_id, a, 30))
     assert _in(job_id, lambda w: renew_leases(w, [b], 30)) == set()
-    done = lambda owner: (
-        lambda w: move_run(  # noqa: E731
-            w, run_id, RunStatus.RUNNING, RunStatus.COMPLETED, held_by=owner
-        )
-    )
+
+    def done(owner):
+        return lambda w: move_run(w, run_id, RunStatus.RUNNING, RunStatus.COMPLETED, held_by=owner)
+
     assert _in(job_id, done(b)) is False
     assert _in(job_id, lambda w: renew_leases(w, [a], 30)) == {run_id}
     assert _in(job_id, done(a)) is True
