@@ -31,8 +31,11 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     from app.api import register_blueprints
     from app.errors import register_error_handlers
 
+    from app.console import register_console
+
     register_error_handlers(flask_app)
     register_blueprints(flask_app)
+    register_console(flask_app)
     logging.getLogger(__name__).debug("app created (embedded=%s)", settings.embedded)
     return flask_app
 
