@@ -29,9 +29,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         use_immediate_transactions(db.engine)
 
     from app.api import register_blueprints
-    from app.errors import register_error_handlers
-
     from app.console import register_console
+    from app.errors import register_error_handlers
 
     register_error_handlers(flask_app)
     register_blueprints(flask_app)

@@ -8,11 +8,11 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
+import tasks.heartbeat  # noqa: F401 - registers the worker heartbeat signal handlers
 from app import create_app
 from app.celery_config import celery_config
 from app.config import get_settings
 from tasks.schedule import beat_schedule
-import tasks.heartbeat  # noqa: F401, E402 - registers the worker heartbeat signal handlers
 
 TASK_MODULES = [
     "tasks.movement",  # run_movement: one movement run

@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app.agent_schemas import TraceOut
-from app.artifacts import REPORT
 from app.api.jobs import visible_job
 from app.api.spec import spec
+from app.artifacts import REPORT
 from app.auth import principal
 from app.db import db
 from app.errors import NotFound
@@ -95,6 +95,10 @@ def graph_of_snapshot(snapshot: dict[str, Any]) -> PieceGraph:
     errors=(404,),
 )
 def job_piece(job_id: uuid.UUID):
+    """The piece the job runs (its stored snapshot), as nodes and edges.
+
+    Nodes are the top-level movements (a parallel movement lists its members); each
+    edge is a rule, labelled with its condition; `to` may be COMPLETE or ABORT."""
     job = visible_job(job_id, principal())
     return _dump(graph_of_snapshot(job.piece_snapshot))
 
@@ -108,6 +112,8 @@ def job_piece(job_id: uuid.UUID):
     errors=(404,),
 )
 def job_run(job_id: uuid.UUID, run_id: uuid.UUID):
+    """Everything one movement run did: its prompt and answer, the phases with their
+    prompts and answers, the reports it wrote, its tool calls and its model calls."""
     job = visible_job(job_id, principal())
     run = db.session.get(MovementRun, run_id)
     if run is None or run.job_id != job.id:
@@ -128,7 +134,9 @@ def job_run(job_id: uuid.UUID, run_id: uuid.UUID):
         **out,
         prompt=run.prompt,
         phases=[],  # the phase records arrive with the engine's three-phase ledger
-        reports=[RunReport(name=a.name, content=a.content, created_at=a.created_at) for a in reports],
+        reports=[
+            RunReport(name=a.name, content=a.content, created_at=a.created_at) for a in reports
+        ],
         traces=[TraceOut.model_validate(t, from_attributes=True) for t in traces],
         llm_calls=[LlmCallOut.model_validate(c, from_attributes=True) for c in calls],
     )

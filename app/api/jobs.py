@@ -181,6 +181,7 @@ def cancel(job_id: uuid.UUID):
     query=EventsQuery,
     responses={200: EventList},
     errors=(404,),
+    stream="text/event-stream",
 )
 def job_events(job_id: uuid.UUID, query: EventsQuery):
     job = visible_job(job_id, principal())

@@ -107,6 +107,10 @@ def _inspect() -> tuple[list[WorkerOut], str | None]:
     errors=(403,),
 )
 def list_workers():
+    """`heartbeats` are the worker processes as they report themselves in the database
+    (every broker, stale after three missed beats); `workers` is what Celery's inspect
+    broadcast sees right now (`inspect_error` when it cannot ask); `endpoints` is each
+    tier's LLM endpoint health from the last probe."""
     require_admin()
     error = None
     try:

@@ -21,9 +21,7 @@ def register_console(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(docs.bp)
 
-    @app.get("/")
-    def _root():
-        return redirect(url_for("console.jobs"))
+    app.add_url_rule("/", "console_root", lambda: redirect(url_for("console.jobs")))
 
     @app.after_request
     def _security_headers(response):

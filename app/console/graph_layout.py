@@ -61,12 +61,16 @@ def layout(graph: dict[str, Any]) -> dict[str, Any]:
             continue
         if b["layer"] > a["layer"]:
             geometry = _down(a, b)
+            if b["layer"] - a["layer"] > 1:  # it crosses other layers: its label would too
+                geometry["quiet"] = True
         else:
             loops += 1
             geometry = _around(a, b, MARGIN + width + loops * LOOP_STEP)
-        out_edges.append({**edge, **geometry, "short": _clip(edge["label"])})
+        short = "" if geometry.pop("quiet", False) else _clip(edge["label"])
+        out_edges.append({**edge, **geometry, "short": short})
     return {
-        "width": MARGIN * 2 + width + (loops + 1) * LOOP_STEP + 8 * LABEL_CHARS // 2,
+        # Back-edge labels sit right of their lane: leave room for the longest.
+        "width": MARGIN * 2 + width + (loops + 1) * LOOP_STEP + (7 * LABEL_CHARS if loops else 0),
         "height": y - LAYER_GAP + MARGIN,
         "nodes": list(placed.values()),
         "edges": out_edges,
@@ -132,7 +136,7 @@ def _around(a: dict[str, Any], b: dict[str, Any], lane: float) -> dict[str, Any]
         "path": (
             f"M{x1:.0f},{y1:.0f} C{lane:.0f},{y1:.0f} {lane:.0f},{y2:.0f} {x2 + 2:.0f},{y2:.0f}"
         ),
-        "lx": lane - 6,
+        "lx": lane + 4,
         "ly": (y1 + y2) / 2,
         "back": True,
     }

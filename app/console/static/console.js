@@ -43,7 +43,7 @@ const Legato = (function () {
       else if (k === "dataset") Object.assign(node.dataset, v);
       else node.setAttribute(k, v === true ? "" : v);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -97,7 +97,7 @@ const Legato = (function () {
   }
 
   function clear(node, ...children) {
-    node.replaceChildren(...children.flat());
+    node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
   }
 
   return { api, ApiError, el, time, ago, duration, status, clip, flash, pageData, clear, csrf };

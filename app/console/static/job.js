@@ -46,6 +46,7 @@
     const fn = describe[e.kind];
     if (fn) return fn(e.data || {});
     const data = e.data || {};
+    if (e.kind.startsWith("job_")) return `■ ${e.kind.slice(4)}${data.reason ? ": " + data.reason : ""}`;
     const reason = data.reason ? `: ${data.reason}` : "";
     const rest = Object.keys(data).length && !reason ? " " + clip(JSON.stringify(data), 160) : "";
     return `${e.kind}${reason}${rest}`;
