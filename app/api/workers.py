@@ -2,9 +2,9 @@
 broadcast sees, and each tier endpoint's health.
 
 Heartbeats (tasks/heartbeat.py) work on every broker, including the embedded one,
-and say when a worker was last seen. Inspect is a broadcast with a reply deadline; it runs with a short timeout and any
-failure (broker down, no replies) becomes an empty list plus `inspect_error`, never
-a 500: this page is what an operator opens when things are broken.
+and say when a worker was last seen. Inspect is a broadcast with a reply deadline; it
+runs with a short timeout and any failure (broker down, no replies) becomes an empty
+list plus `inspect_error`, never a 500: this page is what an operator opens when things are broken.
 """
 
 from __future__ import annotations
