@@ -53,8 +53,8 @@ def follow_job(client: ApiClient, job_id: str, *, after: int = 0, quiet: bool = 
                     click.echo(line)
                     last_output = time.monotonic()
                 kind = data.get("kind")
-                if kind in WAITING_KINDS:
-                    waiting = data
+                if kind in WAITING_KINDS and (waiting is None or kind == "human_question"):
+                    waiting = data  # ask_human's question, then its pause: keep the question
                 elif kind in ("job_resumed", "human_answered", "input_received"):
                     waiting = None
                 if waiting is not None and _waits(client, job_id):

@@ -95,13 +95,17 @@
 
   function waitingFor() {
     // The latest question or input request since the job last resumed, if it waits.
+    // ask_human records its question, then the pause itself (waiting_input): the
+    // question wins.
     if (job.status !== "waiting_human") return null;
+    let found = null;
     for (let i = events.length - 1; i >= 0; i--) {
       const kind = events[i].kind;
-      if (kind === "human_question" || kind === "waiting_input") return events[i];
-      if (kind === "job_resumed") return null;
+      if (kind === "job_resumed") break;
+      if (kind === "human_question") return events[i];
+      if (kind === "waiting_input" && !found) found = events[i];
     }
-    return { kind: "waiting_input", data: {} };
+    return found || { kind: "waiting_input", data: {} };
   }
 
   function renderActions() {
