@@ -69,8 +69,8 @@ def layout(graph: dict[str, Any]) -> dict[str, Any]:
         short = "" if geometry.pop("quiet", False) else _clip(edge["label"])
         out_edges.append({**edge, **geometry, "short": short})
     return {
-        # Back-edge labels sit right of their lane: leave room for the longest.
-        "width": MARGIN * 2 + width + (loops + 1) * LOOP_STEP + (7 * LABEL_CHARS if loops else 0),
+        # Labels sit right of their edge (or lane): leave room for the longest.
+        "width": MARGIN * 2 + width + (loops + 1) * LOOP_STEP + 6 * LABEL_CHARS,
         "height": y - LAYER_GAP + MARGIN,
         "nodes": list(placed.values()),
         "edges": out_edges,

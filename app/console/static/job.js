@@ -33,12 +33,14 @@
     model_fallback: (d) => `! ${d.movement}: ${d.warning}`,
     tool_call: (d) => `⚙ ${d.tool} ${d.outcome} (${d.latency_ms || 0} ms)${d.error ? ": " + d.error : ""}`,
     human_question: (d) => `? ${d.movement} asks: ${d.question}`,
-    waiting_input: (d) => `⏸ waiting for user input before ${d.movement}`,
+    waiting_input: (d) => `‖ waiting for user input before ${d.movement}`,
     phase_started: (d) => `· ${d.movement}: phase ${d.phase} ${d.kind}${d.name ? " " + d.name : ""} started`,
     phase_completed: (d) =>
       `· ${d.movement}: phase ${d.phase} ${d.kind}${d.name ? " " + d.name : ""} done ` +
       `[${d.tokens_in || 0}+${d.tokens_out || 0} tok, ${d.latency_ms || 0} ms${d.model ? ", " + d.model : ""}]` +
       (d.match_method ? ` rule ${d.matched_rule} by ${d.match_method}` : ""),
+    input_received: (d) => `← user input received (${d.chars} characters)`,
+    human_answered: (d) => `← answer received (${d.chars} characters)`,
     judgment: (d) => `⚖ ${d.movement}: rule ${d.rule} "${d.condition}" by ${d.method} → ${d.next}`,
   };
 
@@ -54,7 +56,7 @@
 
   // -- rendering --------------------------------------------------------------------------
   function fact(name, value) {
-    return [el("dt", { text: name }), el("dd", {}, value)];
+    return el("div", {}, el("dt", { text: name }), el("dd", {}, value));
   }
 
   function renderHead() {
