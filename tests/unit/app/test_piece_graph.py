@@ -50,7 +50,7 @@ def test_layout_places_every_node_once_without_overlaps(name):
     assert {n["name"] for n in graph["nodes"]} <= set(names)
     boxes = [(n["x"], n["y"], n["x"] + n["w"], n["y"] + n["h"]) for n in laid["nodes"]]
     for i, a in enumerate(boxes):
-        assert 0 <= a[0] and a[2] <= laid["width"] and a[3] <= laid["height"]
+        assert a[0] >= 0 and a[2] <= laid["width"] and a[3] <= laid["height"]
         for b in boxes[i + 1 :]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
     by_name = {n["name"]: n for n in laid["nodes"]}
