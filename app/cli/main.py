@@ -60,7 +60,9 @@ def run(host: str, port: int, concurrency: int | None, verbose: bool) -> None:
         f"legato: starting the API, a worker for every tier ({','.join(settings.tiers)}) and "
         f"beat; database {_safe_url(settings.sqlalchemy_url)}"
     )
-    stack = _embedded_stack(host, port, concurrency, env=dict(os.environ), logs=logs)
+    # Unbuffered, so the log files are current for whoever tails them.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    stack = _embedded_stack(host, port, concurrency, env=env, logs=logs)
     sys.exit(supervise(stack, on_started=announce_when_ready(host, port, settings, logs)))
 
 

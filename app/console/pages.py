@@ -229,8 +229,8 @@ def login():
         who = _check_token(token)
         if who is None:
             error = "That token is invalid or revoked."
-    if error:
-        return render_template("login.html", next=target, error=error), 401
+    if error:  # the form again, with the reason (a page, not an API error)
+        return render_template("login.html", next=target, error=error)
     return session.set_session(redirect(target), token)
 
 

@@ -65,8 +65,10 @@ def test_a_bad_token_is_refused_and_no_cookie_is_set(token_app):
     client = token_app.test_client()
     for value in ("", "lgt_nope", "x" * 600):
         resp = client.post("/ui/login", data={"token": value}, headers={"Origin": HOST})
-        assert resp.status_code == 401
+        assert resp.status_code == 200  # the form again, saying why
+        assert 'role="alert"' in resp.get_data(as_text=True)
         assert "Set-Cookie" not in resp.headers
+        assert client.get("/ui/").status_code == 302
 
 
 def test_sign_in_from_another_site_is_refused(token_app, token):
