@@ -164,7 +164,7 @@ def test_agents_can_be_created_edited_and_chatted_with(page, live_api, worker, l
     screenshot(page, "agents")
 
 
-def test_every_page_loads_without_console_errors(page, live_api, client):
+def test_every_page_loads_without_console_errors(page, live_api, client, worker):
     job = submit(client, piece="demo", tier=IDLE_TIER, instruction="just look at me")
     for path, ready in (
         ("/ui/", "#jobs-body tr[data-id]"),
@@ -179,6 +179,8 @@ def test_every_page_loads_without_console_errors(page, live_api, client):
         expect(page.locator(ready).first).to_be_visible()
     page.goto(f"{live_api}/ui/workers")
     expect(page.locator("#swarm-error")).to_contain_text("SWARM_ENABLED")  # the API's 503 text
+    # the session's worker, from its database heartbeat
+    expect(page.locator("#workers-body")).to_contain_text("maintenance")
     screenshot(page, "workers")
     page.goto(f"{live_api}/docs")
     expect(page.locator(".opblock").first).to_be_visible()
