@@ -16,6 +16,7 @@ from tests.console import pieces
 from tests.console.conftest import screenshot
 from tests.fakellm import text, tool_call
 from tests.integration.helpers import movement, submit, wait_for_status
+from tests.integration.idle import no_idle_jobs_left  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.integration
 

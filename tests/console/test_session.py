@@ -10,6 +10,7 @@ from app import create_app
 from app.auth import create_token
 from app.config import Settings
 from app.db import db
+from tests.integration.idle import no_idle_jobs_left  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import db
 from tests.conftest import IDLE_TIER
 from tests.console.conftest import screenshot, serve
+from tests.integration.idle import no_idle_jobs_left  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.integration
 

@@ -21,6 +21,7 @@ from app.cli.main import cli
 from tests.conftest import IDLE_TIER, ROOT, wait_until
 from tests.fakellm import error, text
 from tests.integration.helpers import movement, submit, wait_for_status
+from tests.integration.idle import no_idle_jobs_left  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import IDLE_TIER, wait_until
 from tests.fakellm import text
 from tests.integration.helpers import movement, submit, wait_for_status
+from tests.integration.idle import no_idle_jobs_left  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.integration
 
