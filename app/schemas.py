@@ -92,6 +92,15 @@ class JobListQuery(Query):
         max_length=128,
         description="Admins only: an owner id, or * for every owner.",
     )
+    tier: str | None = Field(default=None, pattern=NAME_PATTERN)
+    id_prefix: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F-]{1,36}$",
+        description="Jobs whose id starts with these hex digits (hyphens optional).",
+    )
+    q: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Text the instruction contains."
+    )
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000)
 

@@ -7,7 +7,7 @@ tests can assert on what the endpoint actually saw, including concurrency per
 movement run.
 
     with FakeLLM(latency=0.0) as fake:
-        fake.when("review", text("Looks good [STEP:1]"))
+        fake.when("review", text("Looks good"))
         fake.script(error(500), empty())
         ...  # point LLM_BASE_URL at fake.url
 

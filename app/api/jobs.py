@@ -112,6 +112,12 @@ def list_jobs(query: JobListQuery):
         stmt = stmt.where(Job.status == query.status)
     if query.piece:
         stmt = stmt.where(Job.piece_name == query.piece)
+    if query.tier:
+        stmt = stmt.where(Job.tier == query.tier)
+    if query.id_prefix or query.q:
+        from app.api.job_search import matching
+
+        stmt = matching(stmt, query.id_prefix, query.q)
     rows, next_offset = page(stmt, query.limit, query.offset)
     return JobList(
         items=[JobOut.model_validate(j, from_attributes=True) for j in rows],
@@ -220,6 +226,7 @@ def replay_job(job_id: uuid.UUID, body: ReplayCreate):
     query=EventsQuery,
     responses={200: EventList},
     errors=(404,),
+    stream="text/event-stream",
 )
 def job_events(job_id: uuid.UUID, query: EventsQuery):
     job = visible_job(job_id, principal())
