@@ -85,6 +85,9 @@ class Outcome:
     method: str | None = None  # how the rule was found
     reports: dict[str, str] = field(default_factory=dict)
     failure: str | None = None  # the abort reason, when status is "error"
+    # Why an "error" ended the movement, in TAKT v0.60's terms: "runtime_error" (the
+    # agent or its endpoint failed) or "rule_no_match" (every detection stage missed).
+    abort_kind: str | None = None
     # status "blocked": what the agent waits for (legato's tools: a human, or subtasks).
     pause: str | None = None
     questions: tuple[str, ...] = ()
@@ -121,6 +124,15 @@ def failed_execution(piece: Piece, message: str) -> str:
     return f"{step} execution failed: {message}"
 
 
+def no_rule(piece: Piece, movement: Movement, content: str) -> Outcome:
+    return Outcome(
+        "error",
+        content,
+        failure=failed_execution(piece, no_rule_message(piece, movement)),
+        abort_kind="rule_no_match",
+    )
+
+
 def no_rule_message(piece: Piece, movement: Movement) -> str:
     return (
         f'Status not found for {piece.words[1]} "{movement.name}": '
@@ -154,7 +166,10 @@ def next_step(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome:
         step = spec.piece.words[1].capitalize()
         detail = execute.error or execute.content
         return Outcome(
-            "error", execute.content, failure=f'{step} "{spec.movement.name}" failed: {detail}'
+            "error",
+            execute.content,
+            failure=f'{step} "{spec.movement.name}" failed: {detail}',
+            abort_kind="runtime_error",
         )
     reports = _report_phase(spec, answers, execute.content)
     if isinstance(reports, Call | Outcome):
@@ -199,6 +214,7 @@ def _report_phase(
                 failure=failed_execution(
                     spec.piece, f"Report phase failed for {contract.name}: {detail}"
                 ),
+                abort_kind="runtime_error",
             )
         # The workflow dialect tolerates a report that could not be written.
     return reports
@@ -237,9 +253,7 @@ def _judge(
     if isinstance(found, Call):
         return found
     if found is None:
-        return Outcome(
-            "error", phase1, failure=failed_execution(piece, no_rule_message(piece, movement))
-        )
+        return no_rule(piece, movement, phase1)
     return done(*found)
 
 
@@ -348,6 +362,7 @@ def _parallel_parent(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Ou
             "error",
             content,
             failure=failed_execution(piece, f"All parallel sub-{piece.words[1]}s failed: {errors}"),
+            abort_kind="runtime_error",
         )
     if not movement.rules:
         return Outcome("done", content)
@@ -359,7 +374,5 @@ def _parallel_parent(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Ou
     if isinstance(found, Call):
         return found
     if found is None:
-        return Outcome(
-            "error", content, failure=failed_execution(piece, no_rule_message(piece, movement))
-        )
+        return no_rule(piece, movement, content)
     return Outcome("done", content, found[0], found[1])

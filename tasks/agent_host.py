@@ -138,8 +138,16 @@ class JobToolHost:
     run_id: uuid.UUID | None = None
     questions: list[str] = field(default_factory=list)
     spawned: list[uuid.UUID] = field(default_factory=list)
-    # Turns run for delegate_to_agent(sync); their tokens count towards this run.
-    delegated: list[TurnResult] = field(default_factory=list)
+    # Turns run for delegate_to_agent(sync), with their LLM call rows: their tokens
+    # count towards the model call that made them (see drain_delegated).
+    delegated: list[tuple[TurnResult, list[dict]]] = field(default_factory=list)
+
+    def drain_delegated(self, turn: TurnResult, llm_calls: list[dict]) -> None:
+        """Fold the delegated turns since the last drain into `turn` and `llm_calls`."""
+        for other, calls in self.delegated:
+            turn.add_usage(other)
+            llm_calls.extend(calls)
+        self.delegated.clear()
 
     def ask_human(self, question: str) -> str:
         if self.in_parallel:
@@ -168,7 +176,7 @@ class JobToolHost:
                 spec.tier, job_id=self.job_id, run_id=self.run_id, movement=f"agent:{spec.name}"
             )
             turn = self.delegate_sync(spec, message, recorder)
-            self.delegated.append(turn)
+            self.delegated.append((turn, recorder.calls))
             return turn.content
         return self._spawn(f"delegated to {agent}", message, agent_piece(agent))
 

@@ -292,6 +292,7 @@ class FakeLLM:
         self._port = port
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._released = threading.Event()  # ends the current latency waits early
         self._queue: deque[Reply] = deque()
         self._rules: list[_Rule] = []
         self._responder: Callable[[RequestRecord], Reply | str | None] | None = None
@@ -391,8 +392,15 @@ class FakeLLM:
             self._responder = responder
         return self
 
+    def release(self) -> None:
+        """End every latency or hang() wait now, and set latency to 0: held requests
+        answer at once (a test holds them to prove they were in flight together)."""
+        self.latency = 0.0
+        self._released.set()
+
     def reset(self) -> None:
         """Forget scripts, rules, responder, records and counters (latency and models stay)."""
+        self._released.clear()
         with self._lock:
             self._queue.clear()
             self._rules.clear()
@@ -443,9 +451,14 @@ class FakeLLM:
             else:
                 self._conns.discard(conn)
 
-    def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self._stopping.wait(seconds)
+    def _sleep(self, seconds: float | None) -> None:
+        # None: until the server stops or the test releases the held requests.
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while not self._stopping.is_set() and not self._released.is_set():
+            left = 0.05 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._stopping.wait(min(left, 0.05))
 
     def _handle(self, h: _Handler, method: str) -> None:
         path = h.path.split("?", 1)[0].rstrip("/")
@@ -579,10 +592,10 @@ class FakeLLM:
         extra_headers: dict[str, str] | None = None,
     ) -> None:
         rec.status = status
-        try:
-            h.send_json(status, body, extra_headers)
-        finally:
-            rec.end_time = time.time()
+        # Stamped before the reply goes out, so a client that has its answer always
+        # sees the record complete.
+        rec.end_time = time.time()
+        h.send_json(status, body, extra_headers)
 
     def _pick(self, rec: RequestRecord) -> Reply | None:
         with self._lock:

@@ -188,6 +188,8 @@ def perform(
             Answer(kind=call.kind, name=call.name, status="error", error=exc.reason),
             _row(ctx, call, turn, "error", error=exc.reason),
         )
+    if host is not None:
+        host.drain_delegated(turn, ctx.llm_calls)
     status, structured = "done", None
     if call.schema is not None:
         structured = _structured(turn.content)

@@ -74,81 +74,93 @@ def movement_for(piece: Piece, run) -> Movement:
 def claim_run(run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed | None:
     """Claim `run_id` for `owner`; None when there is nothing (more) to do here."""
     with unit_of_work(run_id=run_id) as work:
-        if work.job_status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-            log.info("run %s: job is %s; not running it", run_id, work.job_status)
-            work.discard()
-            return None
-        job = reads.job_facts(work.conn, work.job_id)
-        piece = pieces.get(work.conn, job.id)
-        row = claim(work, run_id, owner, settings.movement_lease_seconds)
-        if row is None:
-            log.info("run %s: already claimed or no longer pending; dropping message", run_id)
-            work.discard()
-            return None
-        movement = movement_for(piece, row)
-        agent = load_agent(job.owner_id, movement.agent) if movement.agent else None
-        if agent is not None and agent.dedicated and row.tier != agent.queue:
-            # Not this queue's work: hand the run (still pending) to the agent's queue.
-            work.discard()
-            return _hop(run_id, row, agent)
-        if work.job_status == JobStatus.QUEUED:
-            move_job(work, job.id, JobStatus.QUEUED, JobStatus.RUNNING)
-        answers, next_seq = ([], 1)
-        if row.visits > 1 or row.kind in ("parallel", "team_leader"):
-            answers, next_seq = reads.recorded_answers(work.conn, row.id)
-        claimed = Claimed(
-            run=row,
-            job=job,
-            piece=piece,
-            movement=movement,
-            owner=owner,
-            workspace=workspace_dir(settings, job),
-            agent=agent,
-            answers=answers,
-            next_seq=next_seq,
+        claimed = _claim(work, run_id, owner, settings)
+    if isinstance(claimed, _Hop):
+        # Not this queue's work: the claim was rolled back; hand the (still pending)
+        # run to the dedicated agent's queue in a transaction of its own.
+        with unit_of_work(run_id=run_id) as work:
+            if set_queue(work, run_id, claimed.queue):
+                work.event("movement_rerouted", movement=claimed.movement, queue=claimed.queue)
+                work.after(Dispatch(run_id, work.job_id, claimed.movement, claimed.queue).send)
+        return None
+    return claimed
+
+
+@dataclass(frozen=True)
+class _Hop:
+    movement: str
+    queue: str
+
+
+def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed | _Hop | None:
+    if work.job_status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        log.info("run %s: job is %s; not running it", run_id, work.job_status)
+        work.discard()
+        return None
+    job = reads.job_facts(work.conn, work.job_id)
+    piece = pieces.get(work.conn, job.id)
+    row = claim(work, run_id, owner, settings.movement_lease_seconds)
+    if row is None:
+        log.info("run %s: already claimed or no longer pending; dropping message", run_id)
+        work.discard()
+        return None
+    movement = movement_for(piece, row)
+    agent = load_agent(job.owner_id, movement.agent) if movement.agent else None
+    if agent is not None and agent.dedicated and row.tier != agent.queue:
+        work.discard()
+        return _Hop(row.name, agent.queue)
+    if work.job_status == JobStatus.QUEUED:
+        move_job(work, job.id, JobStatus.QUEUED, JobStatus.RUNNING)
+    answers, next_seq = ([], 1)
+    # Recorded phases exist on a later visit, on a re-run (it carries its timed-out
+    # predecessor's), and on a parent that collects its children's answers.
+    if row.visits > 1 or row.retry_count > 0 or row.kind in ("parallel", "team_leader"):
+        answers, next_seq = reads.recorded_answers(work.conn, row.id)
+    claimed = Claimed(
+        run=row,
+        job=job,
+        piece=piece,
+        movement=movement,
+        owner=owner,
+        workspace=workspace_dir(settings, job),
+        agent=agent,
+        answers=answers,
+        next_seq=next_seq,
+    )
+    if row.kind == "parallel":
+        claimed.subs = reads.sub_results(work.conn, row.id)
+    else:
+        claimed.context = _context(work.conn, settings, claimed)
+        claimed.history = reads.conversation(
+            work.conn,
+            job.id,
+            row.attempt,
+            movement.conversation_key,
+            settings.conversation_max_turns,
+            settings.conversation_max_chars,
         )
-        if row.kind == "parallel":
-            claimed.subs = reads.sub_results(work.conn, row.id)
-        else:
-            claimed.context = _context(work.conn, settings, claimed)
-            claimed.history = reads.conversation(
-                work.conn,
-                job.id,
-                row.attempt,
-                movement.conversation_key,
-                settings.conversation_max_turns,
-                settings.conversation_max_chars,
-            )
-        if row.visits == 1 and row.parent_run_id is None:
-            set_values(
-                work,
-                job.id,
-                current_movement=row.name,
-                current_activity=f"running {row.name}",
-            )
-        if row.visits == 1:
-            work.event(
-                "movement_started",
-                movement=row.name,
-                kind=row.kind,
-                iteration=row.iteration,
-                tier=row.tier,
-                run_id=str(row.id),
-                attempt=row.attempt,
-                parent=str(row.parent_run_id) if row.parent_run_id else None,
-            )
-        if not answers and row.kind != "parallel":
-            first = "decompose" if row.kind == "team_leader" else "execute"
-            work.event("phase_started", run_id=str(row.id), movement=row.name, phase=1, kind=first)
-        return claimed
-
-
-def _hop(run_id: uuid.UUID, row, agent: AgentSpec) -> None:
-    with unit_of_work(run_id=run_id) as work:
-        if set_queue(work, run_id, agent.queue):
-            work.event("movement_rerouted", movement=row.name, queue=agent.queue)
-            work.after(Dispatch(run_id, row.job_id, row.name, agent.queue).send)
-    return None
+    if row.visits == 1 and row.parent_run_id is None:
+        set_values(
+            work,
+            job.id,
+            current_movement=row.name,
+            current_activity=f"running {row.name}",
+        )
+    if row.visits == 1:
+        work.event(
+            "movement_started",
+            movement=row.name,
+            kind=row.kind,
+            iteration=row.iteration,
+            tier=row.tier,
+            run_id=str(row.id),
+            attempt=row.attempt,
+            parent=str(row.parent_run_id) if row.parent_run_id else None,
+        )
+    if not answers and row.kind != "parallel":
+        first = "decompose" if row.kind == "team_leader" else "execute"
+        work.event("phase_started", run_id=str(row.id), movement=row.name, phase=1, kind=first)
+    return claimed
 
 
 def _context(conn, settings: Settings, claimed: Claimed) -> PromptContext:

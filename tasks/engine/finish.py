@@ -106,7 +106,7 @@ def finish(
                 natural_next=run.natural_next,
             )
         totals = _totals(work.conn, run.id)
-        failed = run.parent_run_id is not None and outcome.status == "error"
+        failed = outcome.status == "error"
         moved = move_run(
             work,
             run.id,
@@ -184,9 +184,10 @@ def apply_route(work, claimed: Claimed, outcome: Outcome, decided: Route) -> str
         succeed(work, job_id, outcome.content)
         return JobStatus.SUCCEEDED.value
     if decided.kind == "abort":
-        # A failed movement (the model gave up) always retries; the piece's own aborts
-        # follow RETRY_ON_ABORT.
-        retry = True if outcome.status == "error" and run.kind != "parallel" else None
+        # A runtime failure (the agent or its endpoint gave up) always retries; the
+        # piece's own aborts (an ABORT rule, no rule matched, a limit) follow
+        # RETRY_ON_ABORT.
+        retry = True if outcome.abort_kind == "runtime_error" else None
         return (
             fail_attempt(work, job_id, decided.reason or "aborted", retry=retry)
             or "job-not-running"
@@ -251,6 +252,13 @@ def apply_route(work, claimed: Claimed, outcome: Outcome, decided: Route) -> str
     return "continued"
 
 
+def refuse(claimed: Claimed, failure: str) -> str:
+    """End a claimed run as failed before any model call (the piece asks the impossible)."""
+    return finish(
+        claimed, Outcome("error", failure=failure, abort_kind="runtime_error"), [], [], _settings()
+    )
+
+
 def fail_run(claimed: Claimed, reason: str, error: LLMError, llm_calls: list[dict]) -> str:
     """A call failed for good: hand the run back (endpoint down) or fail the movement."""
     run = claimed.run
@@ -262,8 +270,12 @@ def fail_run(claimed: Claimed, reason: str, error: LLMError, llm_calls: list[dic
     failure = f'{step} "{run.name}" failed: {reason}'
     return finish(
         claimed,
-        Outcome("error", failure=failure),
+        Outcome("error", failure=failure, abort_kind="runtime_error"),
         [],
         llm_calls,
-        current_app.extensions["legato.settings"],
+        _settings(),
     )
+
+
+def _settings():
+    return current_app.extensions["legato.settings"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from agents.llm import LLMError
 from agents.runtime import TurnCancelled
@@ -45,6 +45,7 @@ from tasks.engine.claim import Claimed
 from tasks.engine.events import phase_event
 from tasks.engine.finish import fail_run, finish
 from tasks.engine.leases import Held
+from tasks.engine.outcomes import OPEN
 from tasks.engine.phases import run_phases, spec_for
 
 log = logging.getLogger(__name__)
@@ -112,48 +113,49 @@ class Leader:
     def visit(self) -> str:
         try:
             if not any(a.kind == DECOMPOSE for a in self.claimed.answers):
-                outcome = self._call(
-                    DECOMPOSE, decompose_prompt(self.instruction, self.tl.max_parts)
-                )
+                first = decompose_prompt(self.instruction, self.tl.max_parts)
+                outcome = self._call(DECOMPOSE, first)
                 if outcome is not None:
                     return outcome
-            planned, done, seen_at = self._plan()
+            while True:
+                planned, done, seen_at = self._plan()
+                parts = self._parts()
+                finished = [p for p in parts if RunStatus(p.status) in RUN_TERMINAL]
+                started = {(r.spec or {}).get("id") for r in parts}
+                queued = [p for p in planned if p["id"] not in started]
+                if not done and len(finished) > seen_at and len(queued) <= self.tl.refill_threshold:
+                    budget = MAX_TOTAL_PARTS - len(planned)
+                    prompt = more_parts_prompt(
+                        self.instruction,
+                        [_result(p) for p in finished],
+                        [p["id"] for p in planned],
+                        budget,
+                    )
+                    outcome = self._call(
+                        MORE_PARTS, prompt, after_finished=len(finished), limit=budget
+                    )
+                    if outcome is not None:
+                        return outcome
+                    continue
+                if queued or len(finished) < len(parts) or not done:
+                    waited = self._schedule_and_wait(queued)
+                    if waited != "ready":
+                        return waited
+                    continue
+                return self._finish(planned, parts)
         except PartsInvalid as exc:
             return self._fail(f"Team leader failed: {exc}")
         except TurnCancelled:
             return "stopped"
         except LLMError as exc:
             return fail_run(self.claimed, f"LLM call failed: {exc}", exc, self.ctx.llm_calls)
-        parts = self._parts()
-        finished = [p for p in parts if RunStatus(p.status) in RUN_TERMINAL]
-        queued = [p for p in planned if p["id"] not in {(r.spec or {}).get("id") for r in parts}]
-        if not done and len(finished) > seen_at and len(queued) <= self.tl.refill_threshold:
-            results = [_result(p) for p in finished]
-            budget = MAX_TOTAL_PARTS - len(planned)
-            prompt = more_parts_prompt(
-                self.instruction, results, [p["id"] for p in planned], budget
-            )
-            try:
-                outcome = self._call(MORE_PARTS, prompt, after_finished=len(finished), limit=budget)
-            except TurnCancelled:
-                return "stopped"
-            except LLMError as exc:
-                return fail_run(self.claimed, f"LLM call failed: {exc}", exc, self.ctx.llm_calls)
-            if outcome is not None:
-                return outcome
-            planned, done, _ = self._plan()
-            queued = [
-                p for p in planned if p["id"] not in {(r.spec or {}).get("id") for r in parts}
-            ]
-        running = len(parts) - len(finished)
-        if queued or running or not done:
-            return self._schedule_and_wait(queued, running)
+
+    def _finish(self, planned: list[dict], parts: list) -> str:
         results = [_result(p) for p in parts]
         if results and all(r["error"] for r in results):
             errors = "; ".join(f"{r['id']}: {r['error']}" for r in results)
             return self._fail(f"All team leader parts failed: {errors}")
-        content = aggregate(planned, results)
-        prior = [Answer(kind=EXECUTE, content=content)]
+        prior = [Answer(kind=EXECUTE, content=aggregate(planned, results))]
         self.claimed.answers = [
             a for a in self.claimed.answers if a.kind not in (DECOMPOSE, MORE_PARTS)
         ]
@@ -204,14 +206,25 @@ class Leader:
         self.claimed.answers.append(answer)
         return None
 
-    def _schedule_and_wait(self, queued: list[dict], running: int) -> str:
+    def _schedule_and_wait(self, queued: list[dict]) -> str:
+        """Start the parts there is room for and wait for them; "ready" when, re-checked
+        under the job lock, nothing is left to wait for (a part ended meanwhile)."""
         run = self.run
         with unit_of_work(run.job_id) as work:
             if work.job_status != JobStatus.RUNNING:
                 work.discard()
                 return "job-not-running"
+            running = work.conn.execute(
+                select(func.count())
+                .select_from(_runs)
+                .where(_runs.c.parent_run_id == run.id, _runs.c.status.in_(OPEN))
+            ).scalar_one()
+            room = max(0, self.tl.max_parts - running)
+            if not queued[:room] and not running:
+                work.discard()
+                return "ready"  # every part ended; plan or finish now
             dispatches = []
-            for part in queued[: max(0, self.tl.max_parts - running)]:
+            for part in queued[:room]:
                 name = f"{run.name}.{part['id']}"
                 run_id = insert_run(
                     work,
@@ -241,7 +254,11 @@ class Leader:
         return "waiting"
 
     def _fail(self, message: str) -> str:
-        outcome = Outcome("error", failure=failed_execution(self.claimed.piece, message))
+        outcome = Outcome(
+            "error",
+            failure=failed_execution(self.claimed.piece, message),
+            abort_kind="runtime_error",
+        )
         return finish(self.claimed, outcome, [], self.ctx.llm_calls, self.settings)
 
 

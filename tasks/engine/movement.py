@@ -19,6 +19,7 @@ from flask import current_app
 
 from app.config import Settings
 from tasks.engine.claim import claim_run
+from tasks.engine.finish import refuse
 from tasks.engine.leader import visit_leader
 from tasks.engine.leases import leases
 from tasks.engine.phases import run_phases
@@ -31,6 +32,12 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
     claimed = claim_run(run_id, worker, settings)
     if claimed is None:
         return "skipped"
+    if claimed.movement.agent and claimed.agent is None:
+        return refuse(
+            claimed,
+            f"{claimed.piece.words[1]} {claimed.run.name} names agent "
+            f"{claimed.movement.agent!r}, which is not registered for this job's owner",
+        )
     registry = leases(current_app._get_current_object(), settings.movement_lease_seconds)
     held = registry.hold(run_id, worker)
     spec = claimed.run.spec or {}

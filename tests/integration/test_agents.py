@@ -64,9 +64,7 @@ def test_ask_human_round_trip_through_the_api(client, agent_worker, llm):
     # the same movement ran again, with the answer among its user inputs
     assert [r["name"] for r in done["runs"]] == ["clarify", "clarify"]
     assert "navy blue" in [r for r in llm.chat_requests if r.movement == "clarify"][-1].prompt
-    assert {"human_question", "waiting_input", "human_answered", "job_resumed"} <= set(
-        kinds(client, job["id"])
-    )
+    assert {"human_question", "human_answered", "job_resumed"} <= set(kinds(client, job["id"]))
     # answering a job that is not waiting is a 409 in the JSON error shape
     again = client.post(f"/api/jobs/{job['id']}/answer", json={"answer": "red"})
     assert again.status_code == 409

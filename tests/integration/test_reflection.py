@@ -11,7 +11,7 @@ from tests.faults.harness import *  # noqa: F403 - the stack fixtures
 
 pytestmark = pytest.mark.integration
 
-NOTES_REPLY = "- Keep drafts under ten lines.\n- The owner wants British spelling.\nNotes written"
+NOTES_REPLY = "- Keep drafts under ten lines.\n- The owner wants British spelling."
 
 
 def _reflections(stack, job_id: str) -> list[tuple]:
@@ -29,7 +29,8 @@ def test_finished_job_is_reflected_once_and_notes_reach_later_prompts(
     stack.api()
     stack.worker()
     stack.beat()
-    llm.when(lambda r: r.movement == "reflect", text(NOTES_REPLY))
+    # The notes are the reflect movement's notes.md report, written in Phase 2.
+    llm.when(lambda r: r.movement == "reflect" and r.phase == 2, text(NOTES_REPLY))
 
     first = stack.submit(piece="demo", instruction="first job")["id"]
     stack.wait_all([first])
@@ -57,8 +58,9 @@ def test_finished_job_is_reflected_once_and_notes_reach_later_prompts(
     # A later job of the same owner gets the notes in its prompts.
     second = stack.submit(piece="demo", instruction="second job")["id"]
     stack.wait_all([second])
-    prompts = [r.prompt for r in llm.requests if r.job == second]
-    assert prompts and all("Notes from earlier jobs" in p for p in prompts)
+    # (Phase 1 prompts: the judgment calls see the answer to judge, not the task.)
+    prompts = [r.prompt for r in llm.requests if r.job == second and r.phase == 1]
+    assert prompts and all("## Notes from Earlier Jobs" in p for p in prompts)
     assert "Keep drafts under ten lines." in prompts[0]
     # never a reflection of a reflection
     assert _reflections(stack, reflection_id) == []

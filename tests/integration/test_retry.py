@@ -15,7 +15,7 @@ from tests.integration.helpers import movement
 
 pytestmark = pytest.mark.integration
 
-HANDOFF_TITLE = "Handoff from the previous attempt"
+HANDOFF_TITLE = "## Retry Note"
 
 
 def test_failed_attempt_retries_with_handoff_in_the_next_prompt(
@@ -71,7 +71,9 @@ def test_out_of_attempts_fails_with_summary(make_stack, scratch_db, private_redi
     final = stack.job(job["id"])
     assert final["status"] == "failed"
     assert final["attempt"] == 2
-    assert final["error_summary"].startswith("attempt 2 of 2 failed: LLM call failed")
+    assert final["error_summary"].startswith(
+        'attempt 2 of 2 failed: Movement "draft" failed: LLM call'
+    )
     assert "HTTP 500" in final["abort_reason"]
     kinds = [e["kind"] for e in stack.events(job["id"])]
     assert kinds.count("job_retry_scheduled") == 1
@@ -85,10 +87,18 @@ def test_a_piece_abort_retries_by_default_with_the_handoff(
     stack.api()
     stack.worker()
     stack.beat()
-    # Attempt 1: draft answers without a tag and the judge finds no rule: the attempt
-    # aborts. Attempt 2 answers properly. (Judge calls carry the movement's header too,
-    # and the first matching rule wins, so the judge's rule goes first.)
-    llm.when(lambda r: r.headers.get("X-Legato-Purpose") == "judge", text("none fits"))
+    # Attempt 1: review answers without a tag and every judgment stage finds no rule, so
+    # the attempt aborts. Attempt 2 (its prompt carries the retry note) is judged by the
+    # fake's phase-aware defaults. Judge calls carry the movement's header too, and the
+    # first matching rule wins, so the judge's rule goes first.
+    retried = False
+
+    def first_attempt_judge(r) -> bool:
+        nonlocal retried
+        retried = retried or HANDOFF_TITLE in r.prompt
+        return r.headers.get("X-Legato-Purpose") == "judge" and not retried
+
+    llm.when(first_attempt_judge, text("none fits"))
     llm.when(movement("draft"), text("no tag here"), text("Draft."))
 
     job = stack.submit(piece="demo", max_attempts=2)
@@ -101,7 +111,8 @@ def test_a_piece_abort_retries_by_default_with_the_handoff(
         for r in llm.requests
         if r.job == job["id"] and r.movement == "draft" and HANDOFF_TITLE in r.prompt
     ]
-    assert second and 'no rule of "draft" matched' in second[0].prompt
+    note = second[0].prompt.split(HANDOFF_TITLE)[1] if second else ""
+    assert 'Status not found for movement "review"' in note, note
 
 
 def test_piece_abort_is_final_when_retry_on_abort_is_off(

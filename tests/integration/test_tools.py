@@ -77,11 +77,11 @@ def test_file_tools_work_in_the_workspace_and_are_traced(client, agent_worker, l
         "Bash",
         "WebFetch",
     }
-    # the movement's work is committed under the movement's name
+    # the movement's work is committed under its name and iteration (replay restores it)
     log = subprocess.run(
         ["git", "log", "--format=%s"], cwd=ws, capture_output=True, text=True, check=True
     )
-    assert log.stdout.split() == ["work"]
+    assert log.stdout.splitlines() == ["work (iteration 1)"]
     kinds = [e["kind"] for e in events(client, job["id"])]
     assert kinds.count("tool_call") == 5
     # token usage per call is folded into the run and the job

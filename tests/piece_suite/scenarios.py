@@ -447,4 +447,14 @@ SCENARIOS = [
         _c(execute=2, report=1),
         reports=("plan.md",),
     ),
+    # -- one rule: TAKT selects it without a judgment call --------------------------------------
+    Scenario(
+        "files-auto-select",
+        "files",
+        {},
+        ["one", "two"],
+        "COMPLETE",
+        ["auto_select", "auto_select"],
+        _c(execute=2),
+    ),
 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import wait_until
 from tests.fakellm import (
     FakeLLM,
     delay,
@@ -175,27 +176,30 @@ def test_concurrency_is_counted_per_run_and_overall(fake):
 
 
 def test_sustains_many_concurrent_slow_requests(fake):
-    fake.latency = 0.5
+    # Every request is held until all of them are in flight at once, then released: a
+    # server that serialised them would never get there (the wait fails instead).
+    fake.latency = 3600
     n = 200
     results: list[int] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(n)
 
     def call():
-        barrier.wait()
-        status = post(fake).status_code
+        body = {"model": "m1", "messages": [{"role": "user", "content": "hello"}]}
+        status = requests.post(f"{fake.url}/chat/completions", json=body, timeout=300).status_code
         with lock:
             results.append(status)
 
     threads = [threading.Thread(target=call) for _ in range(n)]
     for t in threads:
         t.start()
+    try:
+        wait_until(lambda: fake.in_flight == n, timeout=120, message=f"{n} requests in flight")
+    finally:
+        fake.release()
     for t in threads:
         t.join()
     assert results == [200] * n
-    # Not all 200 need to overlap exactly, but a server that serialised them would
-    # never have more than a handful in flight.
-    assert fake.max_in_flight >= n * 0.8
+    assert fake.max_in_flight == n
 
 
 def test_models_endpoints_and_ollama_mode(fake):
