@@ -63,17 +63,20 @@ def authenticate() -> Principal:
     # compare_digest keeps the miss path as slow as the hit path.
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         raise Unauthorized("the token is invalid or revoked")
-    _touch(row)
+    # Read the row before _touch commits: reading an expired row afterwards would open a
+    # new transaction, which on SQLite (BEGIN IMMEDIATE) holds the write lock until the
+    # request ends, and a publish on the same file would then wait for us.
     g.principal = Principal(owner=row.owner_id, admin=row.is_admin)
+    _touch(row.id)
     return g.principal
 
 
-def _touch(row: ApiToken) -> None:
+def _touch(token_id) -> None:
     """Record use at most once a minute, so reads do not become a write per request."""
     db.session.execute(
         update(ApiToken)
         .where(
-            ApiToken.id == row.id,
+            ApiToken.id == token_id,
             or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < utcnow_plus(-60)),
         )
         .values(last_used_at=utcnow())
