@@ -32,6 +32,7 @@ from app.agent_schemas import (
 )
 from app.api.spec import spec
 from app.auth import principal
+from app.callbacks import checked_at_submit
 from app.chat import TASK_FAILED, TASK_PENDING, TASK_TERMINAL, AgentTask, ChatMessage, ChatSession
 from app.config import Settings
 from app.db import db, utcnow, utcnow_plus
@@ -255,7 +256,7 @@ def _start_task(agent, kind: str, message: str, **fields) -> uuid.UUID:
     summary="Chat with an agent (waits for the reply)",
     body=ChatIn,
     responses={200: ChatOut},
-    errors=(404,),
+    errors=(404, 429),
 )
 def chat(name: str, body: ChatIn):
     settings = _settings()
@@ -356,12 +357,15 @@ def _task_out(task: AgentTask, agent_name: str) -> TaskOut:
     summary="Give an agent a task; returns at once",
     body=TaskIn,
     responses={202: TaskOut},
-    errors=(404,),
+    errors=(404, 429),
 )
 def create_task(name: str, body: TaskIn):
     agent = _agent(name)
     agent_name = agent.name
-    task_id = _start_task(agent, "task", body.message, callback_url=body.callback_url)
+    callback = body.callback_url
+    if callback:
+        callback = checked_at_submit(callback, _settings().callback_allow_hosts)
+    task_id = _start_task(agent, "task", body.message, callback_url=callback)
     return _task_out(db.session.get(AgentTask, task_id), agent_name), 202
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 from datetime import timedelta
@@ -12,6 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from app import create_app
+from app.callbacks import verify
+from app.config import Settings
 from tests.conftest import IDLE_TIER, wait_until
 from tests.fakellm import text
 from tests.integration.agentkit import TOOL_ENV, agent_worker, tool_pieces  # noqa: F401
@@ -189,8 +190,10 @@ def test_agent_task_returns_at_once_and_calls_back_signed(client, agent_worker, 
     create(client, name="tasker")
     llm.when(lambda r: r.headers.get("X-Legato-Agent") == "tasker", text("task result"))
     receiver = Receiver()
+    # The API checks the callback at submit: this one is allowed to reach 127.0.0.1.
+    hooks = create_app(Settings(callback_allow_hosts=("127.0.0.1",))).test_client()
     try:
-        resp = client.post(
+        resp = hooks.post(
             "/api/agents/tasker/tasks", json={"message": "do it", "callback_url": receiver.url}
         )
         assert resp.status_code == 202, resp.get_json()
@@ -213,9 +216,8 @@ def test_agent_task_returns_at_once_and_calls_back_signed(client, agent_worker, 
     assert done["callback_status"].startswith("delivered")
     assert len(receiver.received) == 2  # one failure, then the retry
     headers, body = receiver.received[-1]
-    secret = TOOL_ENV["CALLBACK_SECRET"].encode()
-    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    assert headers["X-Legato-Signature"] == expected
+    assert verify(body, headers, TOOL_ENV["CALLBACK_SECRET"])
+    assert receiver.received[0][0]["webhook-id"] == headers["webhook-id"]  # one message
     payload = json.loads(body)
     assert payload["task_id"] == task["id"] and payload["reply"] == "task result"
     listed = client.get("/api/agents/tasker/tasks").get_json()["items"]

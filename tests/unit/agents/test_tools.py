@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from agents.runtime import TRUNCATED, Toolbox, cap
 from agents.tools import REGISTRY, ToolContext, ToolError, ToolLimits
-from agents.tools.web import check_url
 from agents.workspace import SUBDIRS, Workspace, WorkspaceError
 from app.agent_schemas import TOOL_NAMES
 
@@ -86,20 +87,44 @@ def test_bash_is_off_unless_enabled(ctx):
         "http://169.254.169.254/latest/meta-data",
         "http://10.1.2.3/",
         "http://192.168.0.1/",
+        "http://100.64.0.1/",
+        "http://192.0.0.8/",
         "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
         "http://metadata.google.internal/",
+        "http://instance-data/",
         "file:///etc/passwd",
         "ftp://example.com/",
     ],
 )
-def test_webfetch_refuses_private_and_metadata_targets(url):
-    with pytest.raises(ToolError):
-        check_url(url, ())
+def test_webfetch_refuses_private_and_metadata_targets(ctx, url):
+    with pytest.raises(ToolError, match=r"refused|only http"):
+        run(ctx, "WebFetch", url=url)
 
 
-def test_webfetch_allow_list_admits_a_loopback_address():
-    check_url("http://127.0.0.1:9/", ("127.0.0.1",))
-    check_url("http://127.0.0.1:9/", ("127.0.0.0/8",))
+def test_webfetch_allow_list_admits_a_loopback_server(ctx):
+    server = HTTPServer(("127.0.0.1", 0), _Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        with pytest.raises(ToolError):
+            run(ctx, "WebFetch", url=url)
+        for allow in ("127.0.0.1", "127.0.0.0/8"):
+            ctx.limits = ToolLimits(webfetch_allow=(allow,))
+            assert run(ctx, "WebFetch", url=url).endswith("hello")
+    finally:
+        server.shutdown()
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
 
 
 def test_unknown_and_disallowed_tools_are_refused_not_run(ctx):
