@@ -20,6 +20,7 @@ from app.models import ApiToken
 
 LOCAL_OWNER = "local"
 TOKEN_PREFIX = "lgt_"
+_ENVIRON_KEY = "legato.principal"
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,19 @@ def create_token(owner: str, *, admin: bool = False, name: str | None = None) ->
 
 
 def authenticate() -> Principal:
+    """The request's principal; looked up once per request (rate limits ask first)."""
+    known = request.environ.get(_ENVIRON_KEY)
+    if known is not None:
+        g.principal = known
+        return known
+    g.principal = request.environ[_ENVIRON_KEY] = _authenticate()
+    return g.principal
+
+
+def _authenticate() -> Principal:
     settings = current_app.extensions["legato.settings"]
     if settings.auth_mode == "none":
-        g.principal = Principal(owner=LOCAL_OWNER, admin=True)
-        return g.principal
+        return Principal(owner=LOCAL_OWNER, admin=True)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -66,9 +76,9 @@ def authenticate() -> Principal:
     # Read the row before _touch commits: reading an expired row afterwards would open a
     # new transaction, which on SQLite (BEGIN IMMEDIATE) holds the write lock until the
     # request ends, and a publish on the same file would then wait for us.
-    g.principal = Principal(owner=row.owner_id, admin=row.is_admin)
+    who = Principal(owner=row.owner_id, admin=row.is_admin)
     _touch(row.id)
-    return g.principal
+    return who
 
 
 def _touch(token_id) -> None:
