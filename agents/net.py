@@ -175,7 +175,8 @@ def vet(
         except ValueError:
             raise Refused(f"{host} resolved to {text!r}, not an IP address") from None
         if not (named or allow.admits(addr) or is_public(addr)):
-            raise Refused(f"{host} resolves to {addr}, which is not a public address")
+            where = "" if literal is not None else f"{host} resolves to "
+            raise Refused(f"{where}{addr}: not a public address")
         addresses.append(str(addr))
     return Target(url, parts.scheme, host, port, tuple(addresses))
 
