@@ -157,3 +157,31 @@ def test_git_commit_needs_no_global_identity(tmp_path, monkeypatch):
         ["git", "log", "--format=%an"], cwd=ws.root, capture_output=True, text=True
     )
     assert out.stdout.strip() == "legato"
+
+
+@pytest.mark.timeout(120)  # a backtracking engine would never finish: 2**60 paths
+def test_grep_runs_in_linear_time_on_a_catastrophic_pattern(ctx):
+    run(ctx, "Write", path="a.txt", content="a" * 60 + "b\n" + "a" * 60 + "\n")
+    assert run(ctx, "Grep", pattern="^(a+)+$") == "a.txt:2:" + "a" * 60
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [(r"(a)\1", "backreferences"), (r"foo(?=bar)", "lookaround"), ("[", "missing ]")],
+)
+def test_grep_refuses_what_re2_cannot_compile_with_a_clear_error(ctx, pattern, why):
+    run(ctx, "Write", path="a.txt", content="aa foobar\n")
+    with pytest.raises(ToolError, match="RE2") as refused:
+        run(ctx, "Grep", pattern=pattern)
+    assert why in str(refused.value)
+
+
+def test_grep_refuses_an_overlong_pattern(ctx):
+    with pytest.raises(ToolError, match="longer than"):
+        run(ctx, "Grep", pattern="a" * 5000)
+
+
+def test_grep_still_finds_ordinary_patterns(ctx):
+    run(ctx, "Write", path="src/x.py", content="def f():\n    return 42\n")
+    assert run(ctx, "Grep", pattern=r"return \d+") == "src/x.py:2:    return 42"
+    assert run(ctx, "Grep", pattern=r"(?i)DEF F") == "src/x.py:1:def f():"
