@@ -55,7 +55,9 @@ class AgentFields(_Text, Body):
     max_tool_calls: int | None = Field(default=None, ge=0, le=1000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     dedicated: bool | None = Field(
-        default=None, description="Run on its own queue agent.<name> (start a worker for it)."
+        default=None,
+        description="Run on its own queue agent.<name>.<key> (shown as `queue`; start a "
+        "worker for it).",
     )
 
 

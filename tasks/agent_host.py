@@ -28,6 +28,7 @@ from app.models import Agent, MovementRun
 from app.subtasks import SubtaskRefused, agent_piece, spawn
 from app.traces import LlmCallRow, ToolTraceRow
 from app.transitions import lock_job, record_event
+from swarm.specs import agent_queue
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ class AgentSpec:
 
     @property
     def queue(self) -> str:
-        return f"agent.{self.name}" if self.dedicated else self.tier
+        # Names are unique per owner only: the queue carries a hash of both (swarm.specs).
+        return agent_queue(self.name, owner=self.owner_id) if self.dedicated else self.tier
 
 
 def load_agent(owner: str, name: str) -> AgentSpec | None:

@@ -39,6 +39,7 @@ from app.db import db, utcnow, utcnow_plus
 from app.dispatch import producer, wake_if_scaled_to_zero
 from app.errors import Conflict, NotFound, Unavailable, Unprocessable
 from app.models import Agent
+from swarm.specs import agent_queue
 
 log = logging.getLogger(__name__)
 bp = Blueprint("agents", __name__, url_prefix="/api/agents")
@@ -51,7 +52,7 @@ def _settings() -> Settings:
 
 
 def _queue(agent: Agent) -> str:
-    return f"agent.{agent.name}" if agent.dedicated else agent.tier
+    return agent_queue(agent.name, owner=agent.owner_id) if agent.dedicated else agent.tier
 
 
 def _out(agent: Agent) -> AgentOut:

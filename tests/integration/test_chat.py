@@ -13,9 +13,10 @@ import pytest
 from app import create_app
 from app.callbacks import verify
 from app.config import Settings
+from swarm.specs import agent_queue
 from tests.conftest import IDLE_TIER, wait_until
 from tests.fakellm import text
-from tests.integration.agentkit import TOOL_ENV, agent_worker, tool_pieces  # noqa: F401
+from tests.integration.agentkit import SOLO_QUEUE, TOOL_ENV, agent_worker, tool_pieces  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ def test_agent_crud_and_validation(client):
 
     patched = client.patch("/api/agents/crud-one", json={"dedicated": True, "model": None})
     assert patched.status_code == 200
-    assert patched.get_json()["queue"] == "agent.crud-one"
+    assert patched.get_json()["queue"] == agent_queue("crud-one", owner="local")
     assert patched.get_json()["model"] is None
     names = [a["name"] for a in client.get("/api/agents").get_json()["items"]]
     assert "crud-one" in names
@@ -151,7 +152,7 @@ def test_expired_session_resumes_with_its_history(client, agent_worker, worker, 
 def test_dedicated_agent_runs_on_its_own_queue(client, agent_worker, llm):
     # test_agents may have registered "solo" already (same owner, same database)
     client.post("/api/agents", json={"name": "solo", "tier": IDLE_TIER, "dedicated": True})
-    assert client.get("/api/agents/solo").get_json()["queue"] == "agent.solo"
+    assert client.get("/api/agents/solo").get_json()["queue"] == SOLO_QUEUE
     llm.when(lambda r: r.headers.get("X-Legato-Agent") == "solo", text("solo reply"))
 
     resp = client.post("/api/agents/solo/chat", json={"message": "anyone?"})
