@@ -164,6 +164,8 @@ class Settings(BaseSettings):
     rate_limit_validate: str = ""  # POST /api/pieces/validate
     # Bearer token Prometheus presents on /metrics (an admin API token works too).
     metrics_token: str | None = Field(default=None, repr=False)
+    # /metrics aggregates the database at most this often per API process.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
     # AUTH_MODE=none on a non-loopback address is refused unless this is set.
     allow_insecure_bind: bool = False
 
