@@ -34,16 +34,38 @@ def cli() -> None:
 # -- running the system -------------------------------------------------------
 
 
+_INSECURE = click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow AUTH_MODE=none on a non-loopback address (ALLOW_INSECURE_BIND=true).",
+)
+
+
+def _bind(host: str | None, insecure: bool, settings: Settings) -> str:
+    from app.cli.serve import InsecureBind, bind_host
+
+    try:
+        return bind_host(
+            host,
+            auth_mode=settings.auth_mode,
+            allowed=insecure or settings.allow_insecure_bind,
+        )
+    except InsecureBind as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--concurrency", default=None, type=int, help="Worker threads (WORKER_CONCURRENCY).")
-def run(host: str, port: int, concurrency: int | None) -> None:
+@_INSECURE
+def run(host: str, port: int, concurrency: int | None, insecure: bool) -> None:
     """Start the API, a worker for every tier, and beat: the whole system, one command."""
     from app.cli.supervisor import supervise
     from app.migrate import upgrade
 
     settings = get_settings()
+    host = _bind(host, insecure, settings)  # before anything starts
     upgrade(settings)
     click.echo(
         f"legato: API on http://{host}:{port}  database {_safe_url(settings.sqlalchemy_url)}"
@@ -51,7 +73,10 @@ def run(host: str, port: int, concurrency: int | None) -> None:
         f"{','.join(settings.tiers)}"
     )
     click.echo("legato: Ctrl-C stops everything")
-    sys.exit(supervise(_embedded_stack(host, port, concurrency, env=dict(os.environ))))
+    env = dict(os.environ)
+    if insecure:
+        env["ALLOW_INSECURE_BIND"] = "true"  # the API child checks again
+    sys.exit(supervise(_embedded_stack(host, port, concurrency, env=env)))
 
 
 def _embedded_stack(
@@ -117,7 +142,11 @@ def demo(instruction: str, port: int) -> None:
 
 
 @cli.command()
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option(
+    "--host",
+    default=None,
+    show_default="0.0.0.0; 127.0.0.1 when AUTH_MODE=none",
+)
 @click.option(
     "--port",
     default=lambda: int(os.environ.get("PORT", 8000)),
@@ -132,11 +161,20 @@ def demo(instruction: str, port: int) -> None:
     type=int,
     help="Threads per worker; each follower of an event stream holds one.",
 )
-def api(host: str, port: int, workers: int, threads: int) -> None:
+@_INSECURE
+def api(host: str | None, port: int, workers: int, threads: int, insecure: bool) -> None:
     """Serve the HTTP API with gunicorn."""
     from app.cli.serve import serve
 
-    serve(host, port, workers=workers, threads=threads)
+    settings = get_settings()
+    bound = _bind(host, insecure, settings)
+    if host is None and settings.auth_mode == "none":
+        click.echo(
+            f"legato: AUTH_MODE=none, so listening on {bound} only "
+            "(AUTH_MODE=token, or --insecure, to listen on every interface)",
+            err=True,
+        )
+    serve(bound, port, workers=workers, threads=threads)
 
 
 @cli.command()
