@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# Owner ids (token owners, ?owner=): never "*" or anything else with a meaning of its own.
+OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
 JOB_STATUSES = Literal[
     "queued",
     "running",
@@ -84,8 +86,7 @@ class JobListQuery(Query):
     piece: str | None = Field(default=None, pattern=NAME_PATTERN)
     owner: str | None = Field(
         default=None,
-        min_length=1,
-        max_length=128,
+        pattern=r"^(\*|" + OWNER_PATTERN[1:-1] + r")$",
         description="Admins only: an owner id, or * for every owner.",
     )
     limit: int = Field(default=50, ge=1, le=200)

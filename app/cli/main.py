@@ -268,27 +268,6 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}: {_safe_url(get_settings().sqlalchemy_url)}")
 
 
-@cli.group()
-def token() -> None:
-    """API tokens (admin; talks to the database directly)."""
-
-
-@token.command("create")
-@click.option("--owner", required=True, help="Owner id the token acts as.")
-@click.option("--admin", is_flag=True, help="May list across owners and run admin operations.")
-@click.option("--name", default=None, help="A label to recognise the token by.")
-def token_create(owner: str, admin: bool, name: str | None) -> None:
-    """Create a token and print it once; only its hash is stored."""
-    from app import create_app
-    from app.auth import create_token
-    from app.db import db as database
-
-    with create_app().app_context():
-        value = create_token(owner, admin=admin, name=name)
-        database.session.commit()
-    click.echo(value)
-
-
 # -- talking to the API -------------------------------------------------------
 
 
