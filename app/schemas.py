@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 # Owner ids (token owners, ?owner=): never "*" or anything else with a meaning of its own.
@@ -21,6 +21,15 @@ JOB_STATUSES = Literal[
     "failed",
     "cancelled",
 ]
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# Every time we store is UTC, but SQLite hands it back without an offset; a response
+# always says +00:00 (RFC 3339), whichever database answered.
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 def _no_nul(value: Any) -> Any:
