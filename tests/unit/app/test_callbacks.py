@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -93,3 +95,18 @@ def test_verify_accepts_only_the_exact_message_while_fresh(body, secret):
     assert not verify(body, headers, secret, now=now + 301)
     assert not verify(body, headers, secret, now=now - 301)
     assert not verify(body, {}, secret, now=now)
+
+
+def test_the_readme_receiver_snippet_verifies_our_deliveries():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme[readme.index("**Webhooks.**") :]
+    code = section[section.index("```python") + len("```python") : section.index("```\n", 10)]
+    scope: dict = {}
+    exec(code, scope)  # the receiver a user would copy
+    body = b'{"job_id":"j","status":"succeeded"}'
+    for secret in ("plain-secret", "whsec_" + base64.b64encode(b"k3y").decode()):
+        headers = signed_headers("job-j", body, secret)
+        assert scope["verify"](body, headers, secret)
+        assert not scope["verify"](body + b" ", headers, secret)
+        stale = signed_headers("job-j", body, secret, timestamp=int(time.time()) - 301)
+        assert not scope["verify"](body, stale, secret)
