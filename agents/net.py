@@ -16,6 +16,7 @@ CIDRs) lets a deployment reach its own services on purpose.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -209,7 +210,9 @@ class PinnedAdapter(HTTPAdapter):
 
 def send_pinned(target: Target, method: str, **kwargs: Any) -> requests.Response:
     """One request to `target`, trying its vetted addresses in order until one connects.
-    Never follows redirects, never uses environment proxies (they would bypass the pin)."""
+    Never follows redirects, never uses environment proxies (they would bypass the pin);
+    a CA bundle named by REQUESTS_CA_BUNDLE is still honoured."""
+    kwargs.setdefault("verify", os.environ.get("REQUESTS_CA_BUNDLE") or True)
     last: Exception | None = None
     for address in target.addresses:
         session = requests.Session()
