@@ -37,6 +37,9 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     register_blueprints(flask_app)
     register_job_end_hooks(flask_app)
     register_console(flask_app)
+    from app.limits import init_limits
+
+    init_limits(flask_app, settings)
     logging.getLogger(__name__).debug("app created (embedded=%s)", settings.embedded)
     return flask_app
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from app.schemas import Body, Query, _no_nul
+from app.schemas import Body, Query, UtcDateTime, _no_nul
 
 AGENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 # The tool names agents.tools registers; app must not import the engine side, and
@@ -55,7 +54,9 @@ class AgentFields(_Text, Body):
     max_tool_calls: int | None = Field(default=None, ge=0, le=1000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     dedicated: bool | None = Field(
-        default=None, description="Run on its own queue agent.<name> (start a worker for it)."
+        default=None,
+        description="Run on its own queue agent.<name>.<key> (shown as `queue`; start a "
+        "worker for it).",
     )
 
 
@@ -79,8 +80,8 @@ class AgentOut(BaseModel):
     temperature: float | None
     dedicated: bool
     queue: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class AgentList(BaseModel):
@@ -129,8 +130,8 @@ class TaskOut(BaseModel):
     callback_status: str | None
     tokens_in: int
     tokens_out: int
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDateTime
+    finished_at: UtcDateTime | None
 
 
 class TaskList(BaseModel):
@@ -148,7 +149,7 @@ class MemoryQuery(Query):
 class MemoryMessage(BaseModel):
     role: str
     content: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class MemoryOut(BaseModel):
@@ -168,7 +169,7 @@ class TraceOut(BaseModel):
     latency_ms: int
     outcome: str
     error: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class TraceList(BaseModel):

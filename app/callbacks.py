@@ -1,38 +1,47 @@
-"""Signed HTTP callbacks: POST a JSON body, HMAC-signed, to a URL we are allowed to reach.
+"""Signed HTTP callbacks: POST a JSON body, signed the Standard Webhooks way, to a URL we
+are allowed to reach.
 
-The function API (`check_url`, `sign`, `deliver`) is free of jobs so other
+The function API (`check_url`, `signature`, `deliver`) is free of jobs so other
 callers (agent task callbacks) can reuse it. Job callbacks are sent from a
 job-end hook as a `legato.maintenance.deliver_callback` task; each try is recorded
 in the job's events and a failed try schedules the next with exponential backoff.
 
-Receivers verify `X-Legato-Signature: sha256=<hex>` = HMAC-SHA256(secret, raw body).
-`X-Legato-Timestamp` is inside the signed body too, as `sent_at`, for replay checks.
+Every delivery carries `webhook-id` (the same for every try of one message),
+`webhook-timestamp` (Unix seconds of this try) and, when CALLBACK_SECRET is set,
+`webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, so a
+receiver can refuse a replayed or stale delivery (README "Security" shows how).
+Where the request goes is agents.net's business: one resolution, public addresses
+only (or CALLBACK_ALLOW_HOSTS), connected to the address that was checked.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import select
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from agents import net
 from app.contract import DELIVER_CALLBACK, send
 
-SIGNATURE_HEADER = "X-Legato-Signature"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 EVENT_HEADER = "X-Legato-Event"
 RESULT_PREVIEW_CHARS = 16_000
-# Cloud metadata endpoints that are not caught by the private/link-local checks.
-METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
+# Receivers should refuse deliveries whose timestamp is further off than this.
+TOLERANCE_SECONDS = 5 * 60
+SECRET_PREFIX = "whsec_"
 
 
 class CallbackRefused(ValueError):
@@ -46,47 +55,81 @@ class CallbackFailed(RuntimeError):
 def check_url(url: str, allow_hosts: Iterable[str] = ()) -> str:
     """Refuse URLs that would let a job make the server call its own network.
 
-    Every address the host resolves to must be public, unless the host (name or
-    IP) is allow-listed. Returns the URL unchanged when it may be called.
+    Every address the host resolves to must be public, unless the host (name, IP or
+    CIDR) is allow-listed. Returns the URL unchanged when it may be called; raises
+    CallbackFailed when the name does not resolve (today).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CallbackRefused("callback URL must be http(s) with a host")
-    host = parts.hostname.lower().rstrip(".")
-    allowed = {h.lower() for h in allow_hosts}
-    if host in allowed:
-        return url
-    if host in METADATA_HOSTS:
-        raise CallbackRefused(f"callback host {host} is a metadata service")
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise CallbackFailed(f"cannot resolve {host}: {exc}") from exc
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if str(addr) in allowed:
-            continue
-        if (
-            addr.is_loopback
-            or addr.is_link_local
-            or addr.is_private
-            or addr.is_reserved
-            or addr.is_multicast
-            or addr.is_unspecified
-        ):
-            raise CallbackRefused(f"callback host {host} resolves to a non-public address")
+        net.vet(url, allow_hosts)
+    except net.Refused as exc:
+        raise CallbackRefused(f"callback URL refused: {exc}") from None
+    except net.Unresolvable as exc:
+        raise CallbackFailed(str(exc)) from None
     return url
 
 
-def sign(body: bytes, secret: str | None) -> str | None:
-    if not secret:
-        return None
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def checked_at_submit(url: str, allow_hosts: Iterable[str]) -> str:
+    """For the API: a target on our own network is a 422 now rather than a refusal at
+    delivery; a name that does not resolve today passes (delivery re-checks each try)."""
+    from app.errors import Unprocessable
+
+    try:
+        return check_url(url, allow_hosts)
+    except CallbackRefused as exc:
+        raise Unprocessable(str(exc), code="callback_refused") from None
+    except CallbackFailed:
+        return url
 
 
-def verify(body: bytes, signature: str | None, secret: str) -> bool:
-    expected = sign(body, secret)
-    return bool(signature) and hmac.compare_digest(expected or "", signature or "")
+def _key(secret: str) -> bytes:
+    # A `whsec_` secret is base64, as Standard Webhooks libraries expect; any other
+    # secret is used as its UTF-8 bytes.
+    if secret.startswith(SECRET_PREFIX):
+        try:
+            return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return secret.encode()
+
+
+def signature(message_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(
+    message_id: str, body: bytes, secret: str | None, timestamp: int | None = None
+) -> dict[str, str]:
+    stamp = int(time.time()) if timestamp is None else timestamp
+    headers = {ID_HEADER: message_id, TIMESTAMP_HEADER: str(stamp)}
+    if secret:
+        headers[SIGNATURE_HEADER] = signature(message_id, stamp, body, secret)
+    return headers
+
+
+def verify(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    now: float | None = None,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> bool:
+    """What a receiver does: the signature matches and the timestamp is recent."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    message_id = lowered.get(ID_HEADER, "")
+    try:
+        stamp = int(lowered.get(TIMESTAMP_HEADER, ""))
+    except ValueError:
+        return False
+    if not message_id or abs((time.time() if now is None else now) - stamp) > tolerance:
+        return False
+    expected = signature(message_id, stamp, body, secret)
+    # The header may list several space-separated signatures (key rotation).
+    return any(
+        hmac.compare_digest(expected, given) for given in lowered.get(SIGNATURE_HEADER, "").split()
+    )
 
 
 def deliver(
@@ -98,16 +141,16 @@ def deliver(
     timeout: float = 10.0,
     tries: int = 1,
     event: str = "job.ended",
+    message_id: str | None = None,
 ) -> int:
     """POST `payload` signed; returns the receiver's status. `tries` > 1 retries inline
     with exponential backoff (tenacity); the job callback task uses 1 and reschedules
-    itself instead, so a worker slot is never held through long waits."""
-    check_url(url, allow_hosts)
+    itself instead, so a worker slot is never held through long waits. Every try
+    re-checks the URL, is re-signed with its own timestamp, and keeps `message_id`
+    (default: a new id for this call) so receivers can drop duplicates."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
-    headers = {"Content-Type": "application/json", EVENT_HEADER: event}
-    signature = sign(body, secret)
-    if signature:
-        headers[SIGNATURE_HEADER] = signature
+    message_id = message_id or f"msg-{uuid.uuid4()}"
+    allow = net.AllowList.parse(allow_hosts)
 
     @retry(
         stop=stop_after_attempt(max(tries, 1)),
@@ -116,16 +159,22 @@ def deliver(
         reraise=True,
     )
     def _post() -> int:
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_HEADER: event,
+            **signed_headers(message_id, body, secret),
+        }
         try:
-            # No redirects: a 30x to an internal address would bypass check_url.
-            resp = requests.post(
-                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
+            # No redirects: a receiver has no reason to bounce a webhook elsewhere.
+            resp = net.fetch("POST", url, allow=allow, data=body, headers=headers, timeout=timeout)
+        except net.Refused as exc:
+            raise CallbackRefused(f"callback URL refused: {exc}") from exc
+        except (net.Unresolvable, requests.RequestException) as exc:
             raise CallbackFailed(f"{type(exc).__name__}: {exc}") from exc
-        if not 200 <= resp.status_code < 300:
-            raise CallbackFailed(f"HTTP {resp.status_code} from receiver")
-        return resp.status_code
+        with resp:
+            if not 200 <= resp.status_code < 300:
+                raise CallbackFailed(f"HTTP {resp.status_code} from receiver")
+            return resp.status_code
 
     return _post()
 

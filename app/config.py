@@ -165,6 +165,27 @@ class Settings(BaseSettings):
             value = tuple(v.strip() for v in value.split(",") if v.strip())
         return value
 
+    # -- security: rate limits, metrics access, bind refusal (README "Security") --
+    # Per-owner limits in Flask-Limiter's notation ("60/minute", "10/second;500/hour");
+    # unset or empty = no limit. Counted in Redis when the broker is Redis.
+    rate_limit_submit: str = ""  # POST /api/jobs, agent chat and agent tasks
+    rate_limit_validate: str = ""  # POST /api/pieces/validate
+    # Bearer token Prometheus presents on /metrics (an admin API token works too).
+    metrics_token: str | None = Field(default=None, repr=False)
+    # /metrics aggregates the database at most this often per API process.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
+    # AUTH_MODE=none on a non-loopback address is refused unless this is set.
+    allow_insecure_bind: bool = False
+
+    @field_validator("rate_limit_submit", "rate_limit_validate")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            from limits import parse_many
+
+            parse_many(value)  # ValueError names the bad string
+        return value.strip()
+
     @property
     def workspaces_dir(self) -> Path:
         return (self.workspace_root or self.legato_data_dir / "workspaces").resolve()

@@ -6,10 +6,18 @@ replica computes the whole deployment's numbers from those rows at scrape time, 
 Prometheus needs to scrape only the API: no per-worker ports, no multiprocess files.
 Counters are monotonic as long as rows are kept (pruning old rows lowers them, which
 Prometheus treats as a counter reset).
+
+Jobs are reported two ways: `jobs` is a gauge of how many jobs are in each status now
+(its series go down as jobs move on), and `jobs_ended_total` counts jobs that reached a
+terminal status, which never changes again, so it only grows. The aggregation runs at
+most once per METRICS_CACHE_SECONDS per API process; scrapes in between (Prometheus
+replicas, dashboards) get the cached text.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -102,16 +110,22 @@ class DatabaseCollector:
             tools.add_metric([tool, "true" if success else "false"], n)
         yield tools
 
-        jobs = CounterMetricFamily(
-            "jobs", "Jobs by piece, current status and tier", labels=["piece", "status", "tier"]
+        labels = ["piece", "status", "tier"]
+        now = GaugeMetricFamily("jobs", "Jobs by piece, current status and tier", labels=labels)
+        ended = CounterMetricFamily(
+            "jobs_ended", "Jobs that reached a terminal status", labels=labels
         )
+        terminal = {st.value for st in JOB_TERMINAL}
         for piece, status, tier, n in s.execute(
             select(Job.piece_name, Job.status, Job.tier, func.count()).group_by(
                 Job.piece_name, Job.status, Job.tier
             )
         ):
-            jobs.add_metric([piece, status, tier], n)
-        yield jobs
+            now.add_metric([piece, status, tier], n)
+            if status in terminal:
+                ended.add_metric([piece, status, tier], n)
+        yield now
+        yield ended
 
         active = s.scalar(
             select(func.count())
@@ -141,3 +155,20 @@ def render() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector())
     return generate_latest(registry)
+
+
+class CachedRender:
+    """`render()` at most once per `seconds`; concurrent scrapes wait for one run."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._text = b""
+        self._expires = 0.0
+
+    def __call__(self) -> bytes:
+        with self._lock:
+            if time.monotonic() >= self._expires:
+                self._text = render()
+                self._expires = time.monotonic() + self.seconds
+            return self._text

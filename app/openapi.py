@@ -37,6 +37,7 @@ ERROR_STATUSES = {
     409: "Illegal state change",
     413: "Too large",
     422: "Well-formed but invalid",
+    429: "Rate limited (see Retry-After)",
     503: "A dependency is down",
 }
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# Owner ids (token owners, ?owner=): never "*" or anything else with a meaning of its own.
+OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
 JOB_STATUSES = Literal[
     "queued",
     "running",
@@ -19,6 +21,15 @@ JOB_STATUSES = Literal[
     "failed",
     "cancelled",
 ]
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# Every time we store is UTC, but SQLite hands it back without an offset; a response
+# always says +00:00 (RFC 3339), whichever database answered.
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 def _no_nul(value: Any) -> Any:
@@ -88,8 +99,7 @@ class JobListQuery(Query):
     piece: str | None = Field(default=None, pattern=NAME_PATTERN)
     owner: str | None = Field(
         default=None,
-        min_length=1,
-        max_length=128,
+        pattern=r"^(\*|" + OWNER_PATTERN[1:-1] + r")$",
         description="Admins only: an owner id, or * for every owner.",
     )
     tier: str | None = Field(default=None, pattern=NAME_PATTERN)

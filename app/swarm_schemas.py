@@ -74,7 +74,7 @@ class ServiceRemoved(BaseModel):
 
 
 class AgentDeploy(Body):
-    """Deploy a dedicated service for a registered agent (it consumes `agent.<name>`)."""
+    """Deploy a dedicated service for a registered agent (it consumes the agent's queue)."""
 
     agent: str = Field(pattern=NAME_PATTERN, description="A registered agent of yours.")
     image: str | None = Field(
@@ -88,7 +88,7 @@ class AgentDeploy(Body):
         default=None,
         min_length=1,
         max_length=64,
-        description="Container command; default `legato worker --tier agent.<name>`.",
+        description="Container command; default `legato worker --tier <the agent's queue>`.",
     )
     replicas: int = Field(default=1, ge=0, le=100)
     networks: list[str] | None = Field(

@@ -26,6 +26,7 @@ from .errors import (
     SwarmError,
 )
 from .policy import ScalingDecision, ServiceLoad, decide
+from .specs import agent_key
 
 __all__ = [
     "AppliedDecision",
@@ -44,6 +45,7 @@ __all__ = [
     "ServiceSpec",
     "SwarmBackend",
     "SwarmError",
+    "agent_key",
     "agent_queue",
     "agent_service_name",
     "decide",

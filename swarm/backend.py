@@ -5,12 +5,13 @@ Usage (e.g. from the Flask API or the beat task)::
     from swarm import SwarmBackend, ServiceSpec
 
     backend = SwarmBackend()                     # DOCKER_HOST or the default socket
-    backend.create_service(ServiceSpec.for_agent("reviewer", image="legato:latest"))
+    spec = ServiceSpec.for_agent("reviewer", image="legato:latest", owner="alice")
+    backend.create_service(spec)                 # legato-agent-reviewer-<key>
     for svc in backend.services():               # legato-managed services only
         print(svc.name, svc.desired_replicas, svc.running_replicas, svc.last_activity)
-    backend.stop("legato-agent-reviewer")        # scale to 0
-    backend.start("legato-agent-reviewer")       # scale to 1
-    backend.remove("legato-agent-reviewer")
+    backend.stop(spec.name)                      # scale to 0
+    backend.start(spec.name)                     # scale to 1
+    backend.remove(spec.name)
 
 Every method raises a :class:`swarm.errors.SwarmError` subclass, never a docker SDK
 or requests exception: :class:`DockerUnavailable` (503), :class:`NotASwarmManager`
@@ -26,7 +27,7 @@ written by :meth:`SwarmBackend.create_service` (and by ``deploy/stack.yml``):
 ``legato.kind``         ``agent`` or ``worker``
 ``legato.tier``         the role tier (``fast``, ``auto``, ...)
 ``legato.agent``        the agent's name (agent services only)
-``legato.queue``        the Celery queue consumed: ``agent.<name>`` or the tier
+``legato.queue``        the Celery queue consumed: ``agent.<name>.<key>`` or the tier
 ``legato.max_replicas`` upper bound for automatic scale-up (default 1)
 ``legato.last_activity`` ISO-8601 time of the last work (see ``mark_activity``)
 ======================  ===============================================

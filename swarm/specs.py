@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ Kind = Literal["agent", "worker"]
 _NS = 1_000_000_000
 _NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$")
 _SLUG_STRIP = re.compile(r"[^a-z0-9-]+")
+AGENT_KEY_CHARS = 10
 
 
 # --------------------------------------------------------------------------- naming
@@ -35,15 +37,24 @@ def _slug(text: str) -> str:
     return re.sub(r"-{2,}", "-", slug)
 
 
-def agent_service_name(agent: str) -> str:
-    """The swarm service name for a dedicated agent service: ``legato-agent-<agent>``.
+def agent_key(agent: str, *, owner: str) -> str:
+    """A short stable hash of (owner, agent name): agent names are unique per owner
+    only, so this keeps two owners' agents on separate queues and services."""
+    return hashlib.sha256(f"{owner}\x00{agent}".encode()).hexdigest()[:AGENT_KEY_CHARS]
 
-    The agent's name is lower-cased and anything but ``[a-z0-9-]`` becomes ``-``;
-    the result is cut to Docker's 63-character limit."""
+
+def agent_service_name(agent: str, *, owner: str) -> str:
+    """The swarm service name for a dedicated agent: ``legato-agent-<slug>-<key>``.
+
+    The slug is the agent's name lower-cased, anything but ``[a-z0-9-]`` turned into
+    ``-`` and cut so the whole stays within Docker's 63 characters; ``<key>`` is
+    :func:`agent_key`, so neither another owner's agent of the same name nor a name
+    that slugs alike (``a_b`` and ``a-b``) can take the same service."""
     slug = _slug(agent)
     if not slug:
         raise InvalidServiceSpec(f"agent name {agent!r} has no usable characters", field="agent")
-    return f"legato-agent-{slug}"[:63].rstrip("-")
+    room = 63 - len("legato-agent--") - AGENT_KEY_CHARS
+    return f"legato-agent-{slug[:room].rstrip('-')}-{agent_key(agent, owner=owner)}"
 
 
 def worker_service_name(tier: str) -> str:
@@ -54,9 +65,13 @@ def worker_service_name(tier: str) -> str:
     return f"legato-worker-{slug}"[:63].rstrip("-")
 
 
-def agent_queue(agent: str) -> str:
-    """The Celery queue a dedicated agent service consumes: ``agent.<agent>``."""
-    return f"agent.{agent}"
+def agent_queue(agent: str, *, owner: str) -> str:
+    """The Celery queue of a dedicated agent: ``agent.<name>.<key>`` (:func:`agent_key`).
+
+    At most 64 characters (a movement run's tier column): the name is cut to fit, the
+    key keeps it unique."""
+    room = 64 - len("agent..") - AGENT_KEY_CHARS
+    return f"agent.{agent[:room]}.{agent_key(agent, owner=owner)}"
 
 
 # --------------------------------------------------------------------------- specs
@@ -97,7 +112,8 @@ class ServiceSpec:
         kind: ``"agent"`` (a dedicated agent's service) or ``"worker"`` (a tier's).
         tier: the role tier; required for workers.
         agent: the agent's name; required for agents.
-        queue: queue consumed (default ``agent.<agent>`` or the tier).
+        owner: the agent's owner; required for agents (names are unique per owner).
+        queue: queue consumed (default :func:`agent_queue` or the tier).
         command: the container command (default: see :meth:`default_command`).
         env: extra environment; ``AGENT_ID``/``TIER``/``LEGATO_QUEUE``/``LEGATO_ROLE``
             are added by the backend and may be overridden here.
@@ -120,6 +136,7 @@ class ServiceSpec:
     kind: Kind
     tier: str | None = None
     agent: str | None = None
+    owner: str | None = None
     queue: str | None = None
     command: Sequence[str] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
@@ -153,6 +170,8 @@ class ServiceSpec:
             )
         if self.kind == "agent" and not self.agent:
             raise InvalidServiceSpec("an agent service needs the agent's name", field="agent")
+        if self.kind == "agent" and not self.owner:
+            raise InvalidServiceSpec("an agent service needs the agent's owner", field="owner")
         if self.kind == "worker" and not self.tier:
             raise InvalidServiceSpec("a worker service needs a tier", field="tier")
         _check_int(self.replicas, "replicas", minimum=0)
@@ -193,13 +212,13 @@ class ServiceSpec:
 
     @classmethod
     def for_agent(
-        cls, agent: str, image: str, *, tier: str | None = None, **overrides: Any
+        cls, agent: str, image: str, *, owner: str, tier: str | None = None, **overrides: Any
     ) -> ServiceSpec:
-        """A dedicated service for ``agent``: name ``legato-agent-<agent>``, queue
-        ``agent.<agent>``, env ``AGENT_ID=<agent>``. ``overrides`` are any other
+        """A dedicated service for ``owner``'s ``agent``: name :func:`agent_service_name`,
+        queue :func:`agent_queue`, env ``AGENT_ID=<agent>``. ``overrides`` are any other
         :class:`ServiceSpec` fields (``command``, ``replicas``, ``networks``, ...)."""
-        overrides.setdefault("name", agent_service_name(agent))
-        return cls(image=image, kind="agent", agent=agent, tier=tier, **overrides)
+        overrides.setdefault("name", agent_service_name(agent, owner=owner))
+        return cls(image=image, kind="agent", agent=agent, owner=owner, tier=tier, **overrides)
 
     @classmethod
     def for_tier(cls, tier: str, image: str, **overrides: Any) -> ServiceSpec:
@@ -215,12 +234,12 @@ class ServiceSpec:
         if self.queue:
             return self.queue
         if self.kind == "agent":
-            return agent_queue(self.agent or "")
+            return agent_queue(self.agent or "", owner=self.owner or "")
         return self.tier or ""
 
     def default_command(self) -> list[str]:
         """``legato worker --tier <queue>``: the tier for a tier worker,
-        ``agent.<name>`` for an agent (``legato worker`` accepts ``agent.*`` queues)."""
+        ``agent.<name>.<key>`` for an agent (``legato worker`` accepts ``agent.*`` queues)."""
         return ["legato", "worker", "--tier", self.effective_queue]
 
     def legato_labels(self) -> dict[str, str]:

@@ -25,6 +25,7 @@ from app.ledger import end_read, unit_of_work
 from app.ledger.traces import llm_call_row, record_tool_trace
 from app.models import Agent
 from app.subtasks import SubtaskRefused, agent_piece, spawn
+from swarm.specs import agent_queue
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class AgentSpec:
 
     @property
     def queue(self) -> str:
-        return f"agent.{self.name}" if self.dedicated else self.tier
+        # Names are unique per owner only: the queue carries a hash of both (swarm.specs).
+        return agent_queue(self.name, owner=self.owner_id) if self.dedicated else self.tier
 
 
 def load_agent(owner: str, name: str) -> AgentSpec | None:

@@ -56,6 +56,7 @@ def deliver_callback_once(job_id: uuid.UUID, attempt: int) -> str:
             secret=settings.callback_secret,
             allow_hosts=settings.callback_allow_hosts,
             timeout=settings.callback_timeout,
+            message_id=f"job-{job_id}",  # the same on every try: receivers deduplicate
         )
         record(job_id, "callback_delivered", attempt=attempt, http_status=status)
         return "delivered"

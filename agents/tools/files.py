@@ -1,14 +1,24 @@
-"""Read, Write, Edit, Glob, Grep: file tools confined to the job's workspace."""
+"""Read, Write, Edit, Glob, Grep: file tools confined to the job's workspace.
+
+Grep runs the model's regular expression with RE2 (google-re2), which matches in time
+linear in the input: a pattern such as `^(a+)+$` cannot stall a worker the way it
+stalls a backtracking engine. RE2 has no backreferences or lookaround; such a pattern
+is refused with a tool error the model can read and act on.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+import re2
 
 from agents.tools.base import Tool, ToolContext, ToolError, arg_int, arg_str, schema
 from agents.workspace import WorkspaceError
 
 _MAX_MATCHES = 200
+_MAX_PATTERN_CHARS = 2000
+# RE2's memory budget for one compiled pattern (its default); bounds a huge pattern too.
+_RE2_MAX_MEM = 8 << 20
 
 
 def _path(ctx: ToolContext, raw: str) -> Path:
@@ -88,11 +98,27 @@ def _glob(ctx: ToolContext, args: dict) -> str:
     return "\n".join(found[:_MAX_MATCHES]) or "(no matches)"
 
 
-def _grep(ctx: ToolContext, args: dict) -> str:
+def compile_pattern(pattern: str):
+    """The pattern compiled by RE2, or a ToolError saying why it cannot be."""
+    if len(pattern) > _MAX_PATTERN_CHARS:
+        raise ToolError(f"pattern is longer than {_MAX_PATTERN_CHARS} characters")
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = _RE2_MAX_MEM
     try:
-        regex = re.compile(arg_str(args, "pattern"))
-    except re.error as exc:
-        raise ToolError(f"bad regular expression: {exc}") from None
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "invalid"
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        raise ToolError(
+            f"bad regular expression for RE2 ({reason}); RE2 has no backreferences or "
+            "lookaround, rewrite the pattern without them"
+        ) from None
+
+
+def _grep(ctx: ToolContext, args: dict) -> str:
+    regex = compile_pattern(arg_str(args, "pattern"))
     base = _path(ctx, arg_str(args, "path", required=False, default="."))
     include = arg_str(args, "glob", required=False, default="**/*")
     ws = ctx.need_workspace()

@@ -7,11 +7,12 @@ engine), and waits on the row, bounded by CHAT_TIMEOUT_SECONDS.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
 from flask import Blueprint, current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.agent_schemas import (
@@ -31,13 +32,16 @@ from app.agent_schemas import (
 )
 from app.api.spec import spec
 from app.auth import principal
+from app.callbacks import checked_at_submit
 from app.chat import TASK_FAILED, TASK_PENDING, TASK_TERMINAL, AgentTask, ChatMessage, ChatSession
 from app.config import Settings
 from app.db import db, utcnow, utcnow_plus
 from app.dispatch import producer, wake_if_scaled_to_zero
 from app.errors import Conflict, NotFound, Unavailable, Unprocessable
 from app.models import Agent
+from swarm.specs import agent_queue
 
+log = logging.getLogger(__name__)
 bp = Blueprint("agents", __name__, url_prefix="/api/agents")
 AGENT_TURN = "legato.agent_turn"
 POLL_SECONDS = 0.1
@@ -48,7 +52,7 @@ def _settings() -> Settings:
 
 
 def _queue(agent: Agent) -> str:
-    return f"agent.{agent.name}" if agent.dedicated else agent.tier
+    return agent_queue(agent.name, owner=agent.owner_id) if agent.dedicated else agent.tier
 
 
 def _out(agent: Agent) -> AgentOut:
@@ -86,8 +90,25 @@ def _check_tier(tier: str) -> None:
         )
 
 
-def _send(task: AgentTask, queue: str) -> None:
-    producer().send_task(AGENT_TURN, args=[str(task.id)], queue=queue, routing_key=queue)
+def _send(task_id: uuid.UUID, queue: str) -> None:
+    """Publish the turn; a broker that refuses it is a 503 and the task fails at once
+    (nothing would ever run it)."""
+    try:
+        producer().send_task(AGENT_TURN, args=[str(task_id)], queue=queue, routing_key=queue)
+    except Exception as exc:
+        log.warning("could not publish agent task %s to %s: %s", task_id, queue, exc)
+        db.session.execute(
+            update(AgentTask)
+            .where(AgentTask.id == task_id, AgentTask.status == TASK_PENDING)
+            .values(status=TASK_FAILED, error="not queued: the broker was unavailable")
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        raise Unavailable(
+            "the broker is unavailable, so the agent turn was not queued; retry shortly",
+            code="broker_unavailable",
+            details={"task_id": str(task_id)},
+        ) from None
     # A dedicated agent's service may be scaled to zero (the Swarm scaler): wake it.
     wake_if_scaled_to_zero(queue)
 
@@ -203,9 +224,17 @@ def _session(agent: Agent, session_id: uuid.UUID | None) -> tuple[ChatSession, b
     return session, resumed
 
 
-def _start_task(agent, kind: str, message: str, **fields) -> AgentTask:
-    """Record a pending agent turn, commit it, then send it to the agent's queue."""
+def _start_task(agent, kind: str, message: str, **fields) -> uuid.UUID:
+    """Record a pending agent turn, commit it, then send it to the agent's queue.
+
+    Everything the publish needs is read before the commit: on SQLite, reading an
+    expired row after it would open a transaction (BEGIN IMMEDIATE) that holds the
+    write lock, and the publish (Kombu's transport on the same file) would wait on us.
+    """
+    queue = _queue(agent)
+    task_id = uuid.uuid4()
     task = AgentTask(
+        id=task_id,
         agent_id=agent.id,
         owner_id=agent.owner_id,
         kind=kind,
@@ -217,8 +246,8 @@ def _start_task(agent, kind: str, message: str, **fields) -> AgentTask:
     )
     db.session.add(task)
     db.session.commit()
-    _send(task, _queue(agent))
-    return task
+    _send(task_id, queue)
+    return task_id
 
 
 @spec.route(
@@ -228,7 +257,7 @@ def _start_task(agent, kind: str, message: str, **fields) -> AgentTask:
     summary="Chat with an agent (waits for the reply)",
     body=ChatIn,
     responses={200: ChatOut},
-    errors=(404,),
+    errors=(404, 429),
 )
 def chat(name: str, body: ChatIn):
     settings = _settings()
@@ -236,14 +265,13 @@ def chat(name: str, body: ChatIn):
     session, resumed = _session(agent, body.session_id)
     session.last_active_at = utcnow()
     db.session.add(ChatMessage(session_id=session.id, role="user", content=body.message))
-    session_id = session.id
-    task = _start_task(agent, "chat", body.message, session_id=session_id)
-    task_id = task.id
+    session_id, queue = session.id, _queue(agent)
+    task_id = _start_task(agent, "chat", body.message, session_id=session_id)
     done = _wait(task_id, settings.chat_timeout_seconds)
     if done is None:
         raise Unavailable(
             f"agent {name!r} did not answer within {settings.chat_timeout_seconds:g}s "
-            f"(is a worker consuming {_queue(agent)!r}?)",
+            f"(is a worker consuming {queue!r}?)",
             details={"task_id": str(task_id)},
         )
     if done.status == TASK_FAILED:
@@ -305,10 +333,10 @@ def memory(name: str, query: MemoryQuery):
 # -- tasks ----------------------------------------------------------------------------
 
 
-def _task_out(task: AgentTask, agent: Agent) -> TaskOut:
+def _task_out(task: AgentTask, agent_name: str) -> TaskOut:
     return TaskOut(
         id=task.id,
-        agent=agent.name,
+        agent=agent_name,
         kind=task.kind,
         status=task.status,
         message=task.message,
@@ -330,12 +358,16 @@ def _task_out(task: AgentTask, agent: Agent) -> TaskOut:
     summary="Give an agent a task; returns at once",
     body=TaskIn,
     responses={202: TaskOut},
-    errors=(404,),
+    errors=(404, 429),
 )
 def create_task(name: str, body: TaskIn):
     agent = _agent(name)
-    task = _start_task(agent, "task", body.message, callback_url=body.callback_url)
-    return _task_out(task, agent), 202
+    agent_name = agent.name
+    callback = body.callback_url
+    if callback:
+        callback = checked_at_submit(callback, _settings().callback_allow_hosts)
+    task_id = _start_task(agent, "task", body.message, callback_url=callback)
+    return _task_out(db.session.get(AgentTask, task_id), agent_name), 202
 
 
 @spec.route(
@@ -355,7 +387,7 @@ def list_tasks(name: str, query: TaskListQuery):
         .order_by(AgentTask.created_at.desc())
         .limit(query.limit)
     ).all()
-    return TaskList(items=[_task_out(t, agent) for t in rows])
+    return TaskList(items=[_task_out(t, agent.name) for t in rows])
 
 
 @spec.route(
@@ -371,4 +403,4 @@ def get_task(name: str, task_id: uuid.UUID):
     task = db.session.get(AgentTask, task_id)
     if task is None or task.agent_id != agent.id:
         raise NotFound(f"agent {name!r} has no task {task_id}")
-    return _task_out(task, agent)
+    return _task_out(task, agent.name)

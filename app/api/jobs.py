@@ -66,7 +66,9 @@ def owned_job(job_id: uuid.UUID, who: Principal, doing: str) -> Job:
     return job
 
 
-@spec.route(bp, "", "POST", summary="Submit a job", body=JobCreate, responses={201: JobOut})
+@spec.route(
+    bp, "", "POST", summary="Submit a job", body=JobCreate, responses={201: JobOut}, errors=(429,)
+)
 def submit_job(body: JobCreate):
     settings = _settings()
     who = principal()

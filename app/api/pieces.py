@@ -78,6 +78,7 @@ def get_piece(name: str):
     summary="Validate a piece file's text; every problem at once",
     body=PieceValidate,
     responses={200: ValidationOut},
+    errors=(429,),
 )
 def validate_piece(body: PieceValidate):
     report = library_for(principal().owner).validate_text(body.yaml, source="request")

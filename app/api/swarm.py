@@ -161,6 +161,7 @@ def deploy_agent(body: AgentDeploy):
     spec_ = ServiceSpec.for_agent(
         agent.name,
         body.image or settings.worker_image,
+        owner=agent.owner_id,
         tier=agent.tier,
         command=body.command,
         replicas=body.replicas,

@@ -39,6 +39,26 @@ def cli() -> None:
 # -- running the system -------------------------------------------------------
 
 
+_INSECURE = click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow AUTH_MODE=none on a non-loopback address (ALLOW_INSECURE_BIND=true).",
+)
+
+
+def _bind(host: str | None, insecure: bool, settings: Settings) -> str:
+    from app.cli.serve import InsecureBind, bind_host
+
+    try:
+        return bind_host(
+            host,
+            auth_mode=settings.auth_mode,
+            allowed=insecure or settings.allow_insecure_bind,
+        )
+    except InsecureBind as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -46,13 +66,15 @@ def cli() -> None:
 @click.option(
     "--verbose", "-v", is_flag=True, help="API and worker logs here too, not only in their files."
 )
-def run(host: str, port: int, concurrency: int | None, verbose: bool) -> None:
+@_INSECURE
+def run(host: str, port: int, concurrency: int | None, verbose: bool, insecure: bool) -> None:
     """Start the API, a worker for every tier, and beat: the whole system, one command."""
     from app.cli.banner import announce_when_ready
     from app.cli.supervisor import supervise
     from app.migrate import upgrade
 
     settings = get_settings()
+    host = _bind(host, insecure, settings)  # before anything starts
     upgrade(settings)
     log_dir = settings.legato_data_dir / "logs"
     logs = {} if verbose else {name: log_dir / f"{name}.log" for name in ("api", "worker")}
@@ -62,6 +84,8 @@ def run(host: str, port: int, concurrency: int | None, verbose: bool) -> None:
     )
     # Unbuffered, so the log files are current for whoever tails them.
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if insecure:
+        env["ALLOW_INSECURE_BIND"] = "true"  # the API child checks again
     stack = _embedded_stack(host, port, concurrency, env=env, logs=logs)
     sys.exit(supervise(stack, on_started=announce_when_ready(host, port, settings, logs)))
 
@@ -137,7 +161,11 @@ def demo(instruction: str, port: int) -> None:
 
 
 @cli.command()
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option(
+    "--host",
+    default=None,
+    show_default="0.0.0.0; 127.0.0.1 when AUTH_MODE=none",
+)
 @click.option(
     "--port",
     default=lambda: int(os.environ.get("PORT", 8000)),
@@ -152,11 +180,20 @@ def demo(instruction: str, port: int) -> None:
     type=int,
     help="Threads per worker; each follower of an event stream holds one.",
 )
-def api(host: str, port: int, workers: int, threads: int) -> None:
+@_INSECURE
+def api(host: str | None, port: int, workers: int, threads: int, insecure: bool) -> None:
     """Serve the HTTP API with gunicorn."""
     from app.cli.serve import serve
 
-    serve(host, port, workers=workers, threads=threads)
+    settings = get_settings()
+    bound = _bind(host, insecure, settings)
+    if host is None and settings.auth_mode == "none":
+        click.echo(
+            f"legato: AUTH_MODE=none, so listening on {bound} only "
+            "(AUTH_MODE=token, or --insecure, to listen on every interface)",
+            err=True,
+        )
+    serve(bound, port, workers=workers, threads=threads)
 
 
 @cli.command()
@@ -250,25 +287,6 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}: {_safe_url(get_settings().sqlalchemy_url)}")
 
 
-@cli.group()
-def token() -> None:
-    """API tokens (admin; talks to the database directly)."""
-
-
-@token.command("create")
-@click.option("--owner", required=True, help="Owner id the token acts as.")
-@click.option("--admin", is_flag=True, help="May list across owners and run admin operations.")
-@click.option("--name", default=None, help="A label to recognise the token by.")
-def token_create(owner: str, admin: bool, name: str | None) -> None:
-    """Create a token and print it once; only its hash is stored."""
-    from app import create_app
-    from app.auth import create_token
-    from app.db import db as database
-
-    with create_app().app_context():
-        value = create_token(owner, admin=admin, name=name)
-        database.session.commit()
-    click.echo(value)
 
 
 def _free_port() -> int:

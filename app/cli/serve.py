@@ -1,8 +1,53 @@
-"""Serving the API with gunicorn's threaded worker (event streams hold a thread each)."""
+"""Serving the API with gunicorn's threaded worker (event streams hold a thread each), and
+the rule for which address it may listen on."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 from gunicorn.app.base import BaseApplication
+
+LOOPBACK = "127.0.0.1"
+ANY = "0.0.0.0"
+
+
+class InsecureBind(ValueError):
+    """AUTH_MODE=none on an address other machines can reach, not explicitly allowed."""
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address `host` names is a loopback address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(info[4][0].split("%", 1)[0]).is_loopback for info in infos
+    )
+
+
+def bind_host(requested: str | None, *, auth_mode: str, allowed: bool) -> str:
+    """The address to listen on. Without authentication every request is the admin, so
+    AUTH_MODE=none listens on loopback only unless the operator says otherwise
+    (--insecure or ALLOW_INSECURE_BIND=true)."""
+    if auth_mode != "none":
+        return requested or ANY
+    if requested is None:
+        return LOOPBACK
+    if allowed or is_loopback(requested):
+        return requested
+    raise InsecureBind(
+        f"refusing to listen on {requested} with AUTH_MODE=none: anyone who can reach it "
+        "would be the admin. Use AUTH_MODE=token (and `legato token create`), listen on "
+        "127.0.0.1, or pass --insecure (ALLOW_INSECURE_BIND=true) if you really mean it."
+    )
 
 
 class _Gunicorn(BaseApplication):

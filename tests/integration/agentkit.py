@@ -1,7 +1,7 @@
 """Fixtures for the agent and tool tests: a worker with tool settings, and test pieces.
 
 The worker consumes only the `idle` tier (which the session worker leaves alone) and
-the dedicated agent queue `agent.solo`, so the settings below apply to every job and
+the dedicated agent queue of `solo` (SOLO_QUEUE), so the settings below apply to every job and
 agent task these tests send there.
 """
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from swarm.specs import agent_queue
 from tests.conftest import IDLE_TIER, WorkerProcess
 
 TOOL_ENV = {
@@ -25,7 +26,8 @@ TOOL_ENV = {
     "CALLBACK_SECRET": "test-callback-secret",
     "CALLBACK_MAX_ATTEMPTS": "3",
 }
-AGENT_QUEUES = f"{IDLE_TIER},agent.solo"
+SOLO_QUEUE = agent_queue("solo", owner="local")
+AGENT_QUEUES = f"{IDLE_TIER},{SOLO_QUEUE}"
 
 PIECES = {
     "tools-all": """

@@ -11,7 +11,12 @@ import pytest
 
 from tests.conftest import IDLE_TIER, ROOT, wait_until
 from tests.fakellm import delay, text, tool_call, tool_calls
-from tests.integration.agentkit import agent_worker, tool_pieces, workspace  # noqa: F401
+from tests.integration.agentkit import (  # noqa: F401
+    SOLO_QUEUE,
+    agent_worker,
+    tool_pieces,
+    workspace,
+)
 from tests.integration.helpers import events, submit, wait_for_status
 
 pytestmark = pytest.mark.integration
@@ -222,9 +227,9 @@ def test_movement_naming_a_dedicated_agent_runs_on_its_queue(client, agent_worke
     done = wait_for_status(client, job["id"])
 
     assert done["status"] == "succeeded", done
-    assert [r["tier"] for r in done["runs"]] == ["agent.solo"]
+    assert [r["tier"] for r in done["runs"]] == [SOLO_QUEUE]
     rerouted = [e["data"] for e in events(client, job["id"]) if e["kind"] == "movement_rerouted"]
-    assert rerouted == [{"movement": "delegate", "queue": "agent.solo"}]
+    assert rerouted == [{"movement": "delegate", "queue": SOLO_QUEUE}]
     [call] = [r for r in llm.chat_requests if r.movement == "delegate"]
     assert call.messages[0] == {"role": "system", "content": "Solo here."}
 

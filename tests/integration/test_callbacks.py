@@ -83,8 +83,12 @@ def test_callback_is_signed_retried_and_listed_in_events(
     ]
     assert len(receiver.deliveries) == 3
     body, headers = receiver.deliveries[-1]
-    assert verify(body, headers.get("X-Legato-Signature"), SECRET)
-    assert not verify(body + b" ", headers.get("X-Legato-Signature"), SECRET)
+    assert verify(body, headers, SECRET)
+    assert not verify(body + b" ", headers, SECRET)
+    # Every try is the same message (one webhook-id, so receivers can deduplicate),
+    # each signed over its own timestamp.
+    assert {h["webhook-id"] for _, h in receiver.deliveries} == {f"job-{job['id']}"}
+    assert all(verify(b, h, SECRET) for b, h in receiver.deliveries)
     payload = json.loads(body)
     assert payload["job_id"] == job["id"]
     assert payload["status"] == "succeeded"
@@ -99,6 +103,9 @@ def test_callback_is_signed_retried_and_listed_in_events(
         "http://10.1.2.3/x",
         "http://[::1]/x",
         "http://metadata.google.internal/computeMetadata",
+        "http://100.100.100.200/latest/meta-data",
+        "http://192.0.0.8/x",
+        "http://[::ffff:127.0.0.1]/x",
     ],
 )
 def test_internal_callback_targets_are_refused(client, url):
@@ -114,3 +121,18 @@ def test_malformed_callback_urls_are_422(client, value):
     resp = client.post("/api/jobs", json={"instruction": "x", "callback_url": value})
     assert resp.status_code == 422, resp.get_json()
     assert resp.get_json()["error"]["details"]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/hook", "http://100.64.0.1/x", "http://instance-data/latest"]
+)
+def test_internal_agent_task_callbacks_are_refused_at_submit(client, url):
+    assert client.post("/api/agents", json={"name": "hooked", "tier": "idle"}).status_code in (
+        201,
+        409,
+    )
+    resp = client.post("/api/agents/hooked/tasks", json={"message": "x", "callback_url": url})
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "callback_refused"
+    listed = client.get("/api/agents/hooked/tasks").get_json()["items"]
+    assert not [t for t in listed if t["callback_url"] == url]  # nothing was queued

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app import create_app
+from app.config import Settings
 from tests.conftest import IDLE_TIER
 from tests.fakellm import error, text, tool_calls
 from tests.integration.agentkit import agent_worker, tool_pieces  # noqa: F401
@@ -29,8 +31,14 @@ def value(samples, name: str, **labels) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def test_metrics_count_llm_calls_tools_and_jobs(client, agent_worker, llm):
-    before = scrape(client)
+@pytest.fixture
+def fresh(stack_env):
+    """A client whose /metrics aggregates on every scrape (no cache), to see deltas."""
+    return create_app(Settings(metrics_cache_seconds=0)).test_client()
+
+
+def test_metrics_count_llm_calls_tools_and_jobs(client, fresh, agent_worker, llm):
+    before = scrape(fresh)
     llm.when(
         movement("work"),
         tool_calls(("Write", {"path": "a.txt", "content": "x"}), ("Read", {"path": "nope.txt"})),
@@ -44,7 +52,7 @@ def test_metrics_count_llm_calls_tools_and_jobs(client, agent_worker, llm):
     )
     assert (ok["status"], bad["status"]) == ("succeeded", "failed")
 
-    after = scrape(client)
+    after = scrape(fresh)
 
     def delta(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
@@ -58,10 +66,36 @@ def test_metrics_count_llm_calls_tools_and_jobs(client, agent_worker, llm):
     assert delta("llm_tokens_total", direction="out") >= 10
     assert delta("tool_calls_total", tool="Write", success="true") == 1
     assert delta("tool_calls_total", tool="Read", success="false") == 1
-    assert delta("jobs_total", piece="tools-all", status="succeeded", tier=IDLE_TIER) == 1
-    assert delta("jobs_total", piece="tools-plain", status="failed", tier=IDLE_TIER) == 1
+    assert delta("jobs_ended_total", piece="tools-all", status="succeeded", tier=IDLE_TIER) == 1
+    assert delta("jobs_ended_total", piece="tools-plain", status="failed", tier=IDLE_TIER) == 1
+    assert delta("jobs", piece="tools-all", status="succeeded", tier=IDLE_TIER) == 1
     assert delta("job_duration_seconds_count", status="succeeded") >= 1
     assert ("active_jobs", frozenset()) in after
     assert value(after, "job_duration_seconds_bucket", status="failed", le="+Inf") == value(
         after, "job_duration_seconds_count", status="failed"
     )
+
+
+def test_jobs_is_a_gauge_of_current_status_that_goes_down(fresh, client):
+    """A queued job counts under `queued` until it moves on; `jobs_ended_total` only
+    ever counts terminal statuses."""
+    families = {f.name: f.type for f in _families(fresh)}
+    assert families["jobs"] == "gauge" and families["jobs_ended"] == "counter"
+    assert "jobs_total" not in {s[0] for s in scrape(fresh)}
+
+    job = submit(client, piece="demo", tier=IDLE_TIER)  # no worker consumes this tier
+    queued = value(scrape(fresh), "jobs", piece="demo", status="queued", tier=IDLE_TIER)
+    assert queued >= 1
+    assert client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    after = scrape(fresh)
+    assert value(after, "jobs", piece="demo", status="queued", tier=IDLE_TIER) == queued - 1
+    assert all(
+        labels.get("status") in ("succeeded", "failed", "cancelled")
+        for name, labels in ((n, dict(ls)) for n, ls in after)
+        if name == "jobs_ended_total"
+    )
+
+
+def _families(client):
+    resp = client.get("/metrics")
+    return list(text_string_to_metric_families(resp.get_data(as_text=True)))

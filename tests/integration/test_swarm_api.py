@@ -16,6 +16,7 @@ from app.auth import create_token
 from app.config import Settings
 from app.db import db
 from app.models import Agent
+from swarm.specs import agent_queue, agent_service_name
 from tests.swarm.conftest import docker_client, standalone_dockerd  # noqa: F401 - fixtures
 from tests.swarm.helpers import RUN_PREFIX, TEST_IMAGE, closed_port, wait_until
 
@@ -69,7 +70,8 @@ def test_deploy_list_stop_start_remove_with_events(api, agent, docker_client):  
     svc = _deploy(api, agent, replicas=1, env={"EXTRA_SETTING": "1"})
     name = svc["name"]
     assert agent in name
-    assert svc["queue"] == f"agent.{agent}" and svc["kind"] == "agent"
+    assert svc["queue"] == agent_queue(agent, owner="local") and svc["kind"] == "agent"
+    assert name == agent_service_name(agent, owner="local")
     assert svc["tier"] == "fast" and svc["desired_replicas"] == 1
     assert "env" not in svc  # the environment (secrets) never comes back
     # Docker really has it, with the worker's environment for this agent.

@@ -16,6 +16,7 @@ from app.cli.main import cli
 from app.config import Settings
 from app.db import db
 from app.models import Agent
+from swarm.specs import agent_service_name
 from tests.swarm.conftest import docker_client  # noqa: F401 - fixture
 from tests.swarm.helpers import RUN_PREFIX, TEST_IMAGE
 
@@ -58,7 +59,7 @@ def test_cli_deploy_ls_stop_start_events_rm(swarm_api_url, docker_client):  # no
             "--command",
             json.dumps(["sleep", "60"]),
         )
-        name = f"legato-agent-{agent}"
+        name = agent_service_name(agent, owner="local")
         assert out.startswith("deployed") and name in out
         assert name in _run(url, "ls", "--agents")
         [line] = [x for x in _run(url, "ls").splitlines() if x.startswith(name + " ")]

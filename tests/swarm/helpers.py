@@ -15,14 +15,16 @@ RUN_PREFIX = f"lt{uuid.uuid4().hex[:6]}"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def sleeper_agent(name: str, agent: str = "reviewer", **kw) -> ServiceSpec:
+def sleeper_agent(
+    name: str, agent: str = "reviewer", owner: str = "swarm-tests", **kw
+) -> ServiceSpec:
     """An agent service running ``sleep`` in the busybox test image.
 
     busybox ``sleep`` as PID 1 ignores SIGTERM, so keep the grace period short."""
     kw.setdefault("command", ["sleep", "3600"])
     kw.setdefault("stop_grace_period_s", 1)
     kw.setdefault("restart_delay_s", 1)
-    return ServiceSpec.for_agent(agent, TEST_IMAGE, name=name, **kw)
+    return ServiceSpec.for_agent(agent, TEST_IMAGE, name=name, owner=owner, **kw)
 
 
 def sleeper_worker(name: str, tier: str = "fast", **kw) -> ServiceSpec:

@@ -67,11 +67,13 @@ def test_deploy_agent_service_and_list_it(backend, deploy, unique_name, docker_c
         healthcheck=HealthcheckSpec(["CMD", "true"], interval_s=2, timeout_s=1, retries=2),
     )
     created = deploy(spec)
+    queue = spec.effective_queue
+    assert queue.startswith(f"agent.{agent}.")
     assert created.name == name
     assert created.kind == "agent"
     assert created.agent == agent
     assert created.tier == "quality"
-    assert created.queue == f"agent.{agent}"
+    assert created.queue == queue
     assert created.desired_replicas == 1
     assert created.max_replicas == 4
     assert created.image == TEST_IMAGE
@@ -86,17 +88,17 @@ def test_deploy_agent_service_and_list_it(backend, deploy, unique_name, docker_c
     assert listed[name].labels["team"] == "qa"
     assert name in {s.name for s in backend.services(kind="agent")}
     assert name not in {s.name for s in backend.services(kind="worker")}
-    assert [s.name for s in backend.services(queue=f"agent.{agent}")] == [name]
+    assert [s.name for s in backend.services(queue=queue)] == [name]
 
     # What Docker actually stored.
     attrs = docker_client.services.get(name).attrs["Spec"]
     assert attrs["Labels"]["legato.managed"] == "true"
     assert attrs["Labels"]["legato.kind"] == "agent"
-    assert attrs["Labels"]["legato.queue"] == f"agent.{agent}"
+    assert attrs["Labels"]["legato.queue"] == queue
     tmpl = attrs["TaskTemplate"]
     env = dict(e.split("=", 1) for e in tmpl["ContainerSpec"]["Env"])
     assert env["AGENT_ID"] == agent
-    assert env["LEGATO_QUEUE"] == f"agent.{agent}"
+    assert env["LEGATO_QUEUE"] == queue
     assert env["TIER"] == "quality"
     assert env["EXTRA"] == "1"
     assert tmpl["ContainerSpec"]["Labels"]["legato.managed"] == "true"

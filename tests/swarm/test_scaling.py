@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from swarm import ScalingDecision, ServiceNotFound, SwarmBackend, decide
+from swarm import ScalingDecision, ServiceNotFound, SwarmBackend, agent_queue, decide
 
 from .helpers import IN_CI, RUN_PREFIX, sleeper_agent, sleeper_worker
 
@@ -128,14 +128,14 @@ def test_wake_queue_scales_up_at_once(backend, deploy, unique_name):
     deploy(sleeper_agent(name, agent=agent, replicas=0, max_replicas=3))
     deploy(sleeper_agent(other, agent=f"{RUN_PREFIX}-other", replicas=0))
 
-    [result] = backend.wake_queue(f"agent.{agent}", queued=2)
+    [result] = backend.wake_queue(agent_queue(agent, owner="swarm-tests"), queued=2)
     assert result.ok
     assert (result.decision.service, result.decision.target) == (name, 2)
     assert backend.wait_for_running(name, 2).running_replicas == 2
     assert backend.get(other).desired_replicas == 0  # another queue: untouched
 
-    assert backend.wake_queue(f"agent.{agent}") == []  # already up
-    assert backend.wake_queue(f"agent.{RUN_PREFIX}-nobody") == []
+    assert backend.wake_queue(agent_queue(agent, owner="swarm-tests")) == []  # already up
+    assert backend.wake_queue(agent_queue(f"{RUN_PREFIX}-nobody", owner="swarm-tests")) == []
 
 
 def test_apply_reports_failures_and_goes_on(backend, deploy, unique_name):

@@ -15,6 +15,7 @@ from swarm import (
     ServiceConflict,
     ServiceNotFound,
     ServiceSpec,
+    agent_key,
     agent_queue,
     agent_service_name,
     worker_service_name,
@@ -25,16 +26,18 @@ IMAGE = "legato:latest"
 
 
 def test_agent_spec_defaults():
-    spec = ServiceSpec.for_agent("Code Reviewer", IMAGE, tier="quality")
-    assert spec.name == "legato-agent-code-reviewer"
-    assert spec.effective_queue == "agent.Code Reviewer" == agent_queue("Code Reviewer")
-    assert spec.default_command() == ["legato", "worker", "--tier", "agent.Code Reviewer"]
+    spec = ServiceSpec.for_agent("Code Reviewer", IMAGE, owner="alice", tier="quality")
+    key = agent_key("Code Reviewer", owner="alice")
+    queue = f"agent.Code Reviewer.{key}"
+    assert spec.name == f"legato-agent-code-reviewer-{key}"
+    assert spec.effective_queue == queue == agent_queue("Code Reviewer", owner="alice")
+    assert spec.default_command() == ["legato", "worker", "--tier", queue]
     kwargs = spec.to_create_kwargs()
     env = dict(e.split("=", 1) for e in kwargs["env"])
     assert env == {
         "AGENT_ID": "Code Reviewer",
         "TIER": "quality",
-        "LEGATO_QUEUE": "agent.Code Reviewer",
+        "LEGATO_QUEUE": queue,
         "LEGATO_ROLE": "worker",
     }
     assert kwargs["labels"] == kwargs["container_labels"]
@@ -43,7 +46,7 @@ def test_agent_spec_defaults():
         "legato.kind": "agent",
         "legato.agent": "Code Reviewer",
         "legato.tier": "quality",
-        "legato.queue": "agent.Code Reviewer",
+        "legato.queue": queue,
         "legato.max_replicas": "1",
     }
     assert kwargs["mode"] == ServiceMode("replicated", replicas=1)
@@ -131,11 +134,15 @@ def test_kind_requirements():
 
 
 def test_names_are_slugged_and_bounded():
-    assert agent_service_name("  Ünïcode / Agent__01 ") == "legato-agent-n-code-agent-01"
-    assert len(agent_service_name("a" * 200)) <= 63
-    assert not agent_service_name("a-" * 100).endswith("-")
+    key = agent_key("  Ünïcode / Agent__01 ", owner="o")
+    assert agent_service_name("  Ünïcode / Agent__01 ", owner="o") == (
+        f"legato-agent-n-code-agent-01-{key}"
+    )
+    assert len(agent_service_name("a" * 200, owner="o")) == 63
+    assert "--" not in agent_service_name("a-" * 100, owner="o")
+    assert len(agent_queue("a" * 63, owner="o")) == 64  # fits a run's tier column
     with pytest.raises(InvalidServiceSpec):
-        agent_service_name("!!!")
+        agent_service_name("!!!", owner="o")
     with pytest.raises(InvalidServiceSpec):
         worker_service_name("")
 
@@ -189,3 +196,18 @@ def test_cpu_and_memory_formulas():
     assert _cpu_percent({"cpu_stats": {}, "precpu_stats": {}}) == 0.0
     v2 = {"memory_stats": {"usage": 100, "limit": 0, "stats": {"inactive_file": 10}}}
     assert _memory(v2) == (90, 0)
+
+
+def test_two_owners_agents_of_one_name_never_share_a_queue_or_a_service():
+    alice = ServiceSpec.for_agent("reviewer", IMAGE, owner="alice")
+    bob = ServiceSpec.for_agent("reviewer", IMAGE, owner="bob")
+    assert alice.effective_queue != bob.effective_queue
+    assert alice.name != bob.name
+    assert alice.effective_queue.startswith("agent.reviewer.")
+    assert alice.name.startswith("legato-agent-reviewer-")
+    # Names that slug alike (one owner's a_b and a-b) keep separate services too.
+    assert agent_service_name("a_b", owner="o") != agent_service_name("a-b", owner="o")
+    # Stable: the same owner and name always give the same queue.
+    assert agent_queue("reviewer", owner="alice") == alice.effective_queue
+    with pytest.raises(InvalidServiceSpec, match="owner"):
+        ServiceSpec(name="a", image=IMAGE, kind="agent", agent="reviewer")

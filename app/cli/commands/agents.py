@@ -38,7 +38,9 @@ def list_agents(output: str) -> None:
 @click.option("--tool", "tools", multiple=True, help="An allowed tool; repeat for more.")
 @click.option("--max-tool-calls", type=int, default=None)
 @click.option("--temperature", type=float, default=None)
-@click.option("--dedicated", is_flag=True, help="Run on its own queue agent.<name>.")
+@click.option(
+    "--dedicated", is_flag=True, help="Run on its own queue (agent.<name>.<key>, see `ls`)."
+)
 def create_agent(name, tier, model, system_prompt, tools, max_tool_calls, temperature, dedicated):
     body = {
         "name": name,

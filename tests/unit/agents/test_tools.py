@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from agents.runtime import TRUNCATED, Toolbox, cap
 from agents.tools import REGISTRY, ToolContext, ToolError, ToolLimits
-from agents.tools.web import check_url
 from agents.workspace import SUBDIRS, Workspace, WorkspaceError
 from app.agent_schemas import TOOL_NAMES
 
@@ -86,20 +87,44 @@ def test_bash_is_off_unless_enabled(ctx):
         "http://169.254.169.254/latest/meta-data",
         "http://10.1.2.3/",
         "http://192.168.0.1/",
+        "http://100.64.0.1/",
+        "http://192.0.0.8/",
         "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
         "http://metadata.google.internal/",
+        "http://instance-data/",
         "file:///etc/passwd",
         "ftp://example.com/",
     ],
 )
-def test_webfetch_refuses_private_and_metadata_targets(url):
-    with pytest.raises(ToolError):
-        check_url(url, ())
+def test_webfetch_refuses_private_and_metadata_targets(ctx, url):
+    with pytest.raises(ToolError, match=r"refused|only http"):
+        run(ctx, "WebFetch", url=url)
 
 
-def test_webfetch_allow_list_admits_a_loopback_address():
-    check_url("http://127.0.0.1:9/", ("127.0.0.1",))
-    check_url("http://127.0.0.1:9/", ("127.0.0.0/8",))
+def test_webfetch_allow_list_admits_a_loopback_server(ctx):
+    server = HTTPServer(("127.0.0.1", 0), _Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        with pytest.raises(ToolError):
+            run(ctx, "WebFetch", url=url)
+        for allow in ("127.0.0.1", "127.0.0.0/8"):
+            ctx.limits = ToolLimits(webfetch_allow=(allow,))
+            assert run(ctx, "WebFetch", url=url).endswith("hello")
+    finally:
+        server.shutdown()
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
 
 
 def test_unknown_and_disallowed_tools_are_refused_not_run(ctx):
@@ -132,3 +157,31 @@ def test_git_commit_needs_no_global_identity(tmp_path, monkeypatch):
         ["git", "log", "--format=%an"], cwd=ws.root, capture_output=True, text=True
     )
     assert out.stdout.strip() == "legato"
+
+
+@pytest.mark.timeout(120)  # a backtracking engine would never finish: 2**60 paths
+def test_grep_runs_in_linear_time_on_a_catastrophic_pattern(ctx):
+    run(ctx, "Write", path="a.txt", content="a" * 60 + "b\n" + "a" * 60 + "\n")
+    assert run(ctx, "Grep", pattern="^(a+)+$") == "a.txt:2:" + "a" * 60
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [(r"(a)\1", "backreferences"), (r"foo(?=bar)", "lookaround"), ("[", "missing ]")],
+)
+def test_grep_refuses_what_re2_cannot_compile_with_a_clear_error(ctx, pattern, why):
+    run(ctx, "Write", path="a.txt", content="aa foobar\n")
+    with pytest.raises(ToolError, match="RE2") as refused:
+        run(ctx, "Grep", pattern=pattern)
+    assert why in str(refused.value)
+
+
+def test_grep_refuses_an_overlong_pattern(ctx):
+    with pytest.raises(ToolError, match="longer than"):
+        run(ctx, "Grep", pattern="a" * 5000)
+
+
+def test_grep_still_finds_ordinary_patterns(ctx):
+    run(ctx, "Write", path="src/x.py", content="def f():\n    return 42\n")
+    assert run(ctx, "Grep", pattern=r"return \d+") == "src/x.py:2:    return 42"
+    assert run(ctx, "Grep", pattern=r"(?i)DEF F") == "src/x.py:1:def f():"
