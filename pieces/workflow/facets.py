@@ -1,0 +1,104 @@
+"""Facet resolution for workflows: the piece resolver plus TAKT v0.60's facet includes.
+
+A v0.60 facet file may say ``{{include:instructions/base-plan}}``; the line is replaced
+by ``facets/partials/instructions/base-plan.md`` from the first library (starting with
+the including file's own) that has it, includes expanded in turn. A cycle, a missing
+partial or a malformed include is an error at the reference that led to the file.
+Files are read through the submission's ``FileCache``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pieces.facets import _NAME, FacetResolver, PathEscape, inside, is_path
+from pieces.problems import Problem
+from pieces.schema import Ref
+from pieces.workflow.resources import FileCache, ResourceError
+
+_INCLUDE = re.compile(r"\{\{\s*include\s*:\s*([^}]*)\}\}")
+_PARTIAL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+PARTIAL_KINDS = ("instructions", "policies", "knowledge", "output-contracts")
+MAX_INCLUDE_DEPTH = 16
+MAX_INCLUDES = 2000  # per workflow: TAKT's builtins need a few hundred
+
+
+class IncludeError(ValueError):
+    pass
+
+
+class WorkflowFacets(FacetResolver):
+    def __init__(self, piece_dir, libraries, sections, problems, cache: FileCache) -> None:
+        self.cache = cache
+        self.includes_left = MAX_INCLUDES
+        super().__init__(piece_dir, libraries, sections, problems)
+
+    def _read(self, ref: Ref, target: Path) -> str | None:
+        try:
+            text = self.cache.text(target)
+        except ResourceError as exc:
+            self.problems.append(Problem(ref.path, str(exc)))
+            return None
+        if "{{" in text:
+            try:
+                text = self._expand(text, target, [target])
+            except IncludeError as exc:
+                self.problems.append(Problem(ref.path, str(exc)))
+                return None
+        return text.strip()
+
+    def _partial(self, raw: str, source: Path) -> Path:
+        ref = raw.strip()
+        kind, _, name = ref.partition("/")
+        if kind not in PARTIAL_KINDS or not _PARTIAL_NAME.match(name):
+            raise IncludeError(
+                f'invalid facet include "{ref}": expected {{{{include:<kind>/<name>}}}}'
+            )
+        start = next(
+            (i for i, lib in enumerate(self.libraries) if source.is_relative_to(lib.resolve())), 0
+        )
+        for lib in self.libraries[start:]:
+            rel = Path("facets", "partials", kind, f"{name}.md")
+            if (lib / rel).is_file():
+                try:
+                    return inside(lib, rel)
+                except PathEscape:
+                    raise IncludeError(f'facet include "{ref}" escapes its library') from None
+        raise IncludeError(f'missing facet include "{ref}" (facets/partials/{kind}/{name}.md)')
+
+    def _expand(self, text: str, source: Path, stack: list[Path]) -> str:
+        if len(stack) > MAX_INCLUDE_DEPTH:
+            raise IncludeError(f"facet includes nest deeper than {MAX_INCLUDE_DEPTH}")
+        out, cursor = [], 0
+        for m in _INCLUDE.finditer(text):
+            self.includes_left -= 1
+            if self.includes_left < 0:
+                raise IncludeError(f"more than {MAX_INCLUDES} facet includes")
+            path = self._partial(m.group(1), source)
+            if path in stack:
+                chain = " -> ".join(p.stem for p in [*stack[stack.index(path) :], path])
+                raise IncludeError(f"cyclic facet include: {chain}")
+            try:
+                body = self.cache.text(path)
+            except ResourceError as exc:
+                raise IncludeError(str(exc)) from None
+            out += [text[cursor : m.start()], self._expand(body, path, [*stack, path])]
+            cursor = m.end()
+        out.append(text[cursor:])
+        return "".join(out)
+
+    def exists(self, kind: str, value: str) -> bool:
+        """Whether a reference names a section key or a facet file (no literal fallback)."""
+        if (kind, value) in self._section_texts:
+            return True
+        if is_path(value):
+            if self.piece_dir is None or self.base is None or value.startswith("~"):
+                return False
+            try:
+                return inside(self.base, value, start=self.piece_dir).is_file()
+            except (PathEscape, OSError):
+                return False
+        if not _NAME.match(value):
+            return False
+        return any((lib / "facets" / kind / f"{value}.md").is_file() for lib in self.libraries)
