@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pieces.facets import _NAME, FacetResolver, PathEscape, inside, is_path
+from pieces.facets import _NAME, KIND_NOUN, FacetResolver, PathEscape, inside, is_path
 from pieces.problems import Problem
 from pieces.schema import Ref
 from pieces.workflow.resources import FileCache, ResourceError
@@ -22,6 +22,7 @@ _PARTIAL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 PARTIAL_KINDS = ("instructions", "policies", "knowledge", "output-contracts")
 MAX_INCLUDE_DEPTH = 16
 MAX_INCLUDES = 2000  # per workflow: TAKT's builtins need a few hundred
+_ESCAPES = Path("/")  # a lookup result meaning "the name points out of its library"
 
 
 class IncludeError(ValueError):
@@ -32,9 +33,19 @@ class WorkflowFacets(FacetResolver):
     def __init__(self, piece_dir, libraries, sections, problems, cache: FileCache) -> None:
         self.cache = cache
         self.includes_left = MAX_INCLUDES
+        self._resolved_libraries: list[Path] | None = None
         super().__init__(piece_dir, libraries, sections, problems)
 
+    @property
+    def _resolved(self) -> list[Path]:
+        if self._resolved_libraries is None:
+            self._resolved_libraries = [lib.resolve() for lib in self.libraries]
+        return self._resolved_libraries
+
     def _read(self, ref: Ref, target: Path) -> str | None:
+        key = ("expanded", target)
+        if key in self.cache.found:
+            return self.cache.found[key]  # type: ignore[return-value]
         try:
             text = self.cache.text(target)
         except ResourceError as exc:
@@ -46,18 +57,51 @@ class WorkflowFacets(FacetResolver):
             except IncludeError as exc:
                 self.problems.append(Problem(ref.path, str(exc)))
                 return None
+        self.cache.found[key] = text.strip()  # type: ignore[assignment]
         return text.strip()
 
+    def _by_name(self, kind: str, ref: Ref, name: str) -> str | None:
+        # The piece resolver's lookup, its result remembered for the whole submission.
+        if not _NAME.match(name):
+            return None
+        key = ("facet", tuple(self.libraries), kind, name)
+        if key not in self.cache.found:
+            self.cache.found[key] = self._locate(kind, name)
+        path = self.cache.found[key]
+        if path == _ESCAPES:
+            self.problems.append(
+                Problem(ref.path, f'{KIND_NOUN[kind]} "{name}" escapes its library folder')
+            )
+            return None
+        return self._read(ref, path) if path is not None else None
+
+    def _locate(self, kind: str, name: str) -> Path | None:
+        for lib in self.libraries:
+            rel = Path("facets", kind, f"{name}.md")
+            if not (lib / rel).exists():
+                continue
+            try:
+                target = inside(lib, rel)
+            except PathEscape:
+                return _ESCAPES
+            if target.is_file():
+                return target
+        return None
+
     def _partial(self, raw: str, source: Path) -> Path:
+        key = ("partial", tuple(self.libraries), raw.strip(), source)
+        if key not in self.cache.found:
+            self.cache.found[key] = self._find_partial(raw, source)
+        return self.cache.found[key]  # type: ignore[return-value]
+
+    def _find_partial(self, raw: str, source: Path) -> Path:
         ref = raw.strip()
         kind, _, name = ref.partition("/")
         if kind not in PARTIAL_KINDS or not _PARTIAL_NAME.match(name):
             raise IncludeError(
                 f'invalid facet include "{ref}": expected {{{{include:<kind>/<name>}}}}'
             )
-        start = next(
-            (i for i, lib in enumerate(self.libraries) if source.is_relative_to(lib.resolve())), 0
-        )
+        start = next((i for i, lib in enumerate(self._resolved) if source.is_relative_to(lib)), 0)
         for lib in self.libraries[start:]:
             rel = Path("facets", "partials", kind, f"{name}.md")
             if (lib / rel).is_file():

@@ -48,6 +48,8 @@ class FileCache:
     def __init__(self) -> None:
         self.texts: dict[Path, str] = {}
         self.data: dict[Path, Any] = {}
+        # Name lookups (resolving paths is the expensive part of loading a workflow tree).
+        self.found: dict[tuple, Path | None] = {}
 
     def text(self, path: Path) -> str:
         if path not in self.texts:
@@ -105,6 +107,12 @@ class Resources:
         """``<library>/<folder>/<name><suffix>`` in the first library that has it."""
         if not safe_name(name):
             return None
+        key = ("find", tuple(self.roots), folder, name, tuple(suffixes))
+        if key not in self.cache.found:
+            self.cache.found[key] = self._find(folder, name, suffixes)
+        return self.cache.found[key]
+
+    def _find(self, folder: str, name: str, suffixes: Sequence[str]) -> Path | None:
         for root in self.roots:
             for suffix in suffixes:
                 rel = Path(folder, f"{name}{suffix}")
