@@ -127,8 +127,6 @@ def _compile_workflow(
     compiled = compile_workflow(data, piece_dir, session, default_name=default_name, source=source)
     problems = [*problems, *compiled.problems]
     piece = compiled.piece
-    if piece is not None:
-        problems += check_resolved(piece, {})
     report = ValidationReport(source=source, problems=problems)
     if not report.ok or piece is None:
         return None, report

@@ -47,7 +47,7 @@ from pieces.workflow.pools import parse_pools
 from pieces.workflow.prose import parse_all_steps
 from pieces.workflow.resources import FileCache, ResourceError, Resources
 from pieces.workflow.steps import Context, build_step
-from pieces.workflow.validate import Checker
+from pieces.workflow.validate import Checker, unwritten_reports
 from pieces.yamlio import load_yaml
 
 
@@ -267,6 +267,8 @@ def compile_workflow(
         ctx.failed,
     )
     problems = [*w.problems, *checker.run()]
+    if not callable_:
+        problems += unwritten_reports(located, monitors)
     if not chain and source:
         chain = (Path(source).resolve(),)
     calls = Calls(res, session.compile_file, chain, tuple(p.stem for p in chain) or (name or "?",))

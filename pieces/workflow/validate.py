@@ -5,6 +5,7 @@ carries on; all of them are linear in the number of steps and rules.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 
 from pieces.aggregate import ERROR_LABEL
@@ -15,6 +16,7 @@ from pieces.workflow.conditions import canonical, dynamic_target_label, parse_co
 from pieces.workflow.steps import Located
 
 TERMINALS = ("COMPLETE", "ABORT")
+_REPORT_VAR = re.compile(r"\{report:([^{}\n]+)\}")
 
 
 class Checker:
@@ -251,3 +253,28 @@ class Checker:
                 self.warn(step.path, f'step "{name}" is unreachable from "{start}"')
         if "COMPLETE" not in seen and not self.failed:
             self.warn("steps", f'no route from "{start}" reaches COMPLETE')
+
+
+def unwritten_reports(steps: list[Located], monitors: list[LoopMonitor]) -> list[Problem]:
+    """``{report:FILE}`` naming a report no step of this workflow writes.
+
+    Only for workflows that are not callable: a called workflow may read its caller's.
+    """
+    located = [x for s in steps for x in (s, *s.members)]
+    written = {c.name for x in located for c in x.movement.output_contracts}
+    judges = [(f"loop_monitors[{i}].judge", lm.judge) for i, lm in enumerate(monitors)]
+    problems = []
+    for path, mv in [*((x.path, x.movement) for x in located), *judges]:
+        if mv is None or not mv.instruction:
+            continue
+        for name in dict.fromkeys(_REPORT_VAR.findall(mv.instruction)):
+            if name.strip() not in written:
+                problems.append(
+                    Problem(
+                        at(path, "instruction"),
+                        f"{{report:{name}}} names a report no step writes",
+                        did_you_mean(name.strip(), written),
+                        "warning",
+                    )
+                )
+    return problems
