@@ -180,7 +180,8 @@ class Calls:
                         f'workflow_call step "{mv.name}" cannot route on unsupported child '
                         f'result "{rule.condition}"',
                         did_you_mean(rule.condition, allowed)
-                        or f"COMPLETE, ABORT or one of {sorted(allowed - {'COMPLETE', 'ABORT'})}",
+                        or "one of: "
+                        + ", ".join(["COMPLETE", "ABORT", *callee.subworkflow.returns]),
                     )
                 )
         if compiled.height + 1 > self.height:

@@ -212,6 +212,7 @@ def compile_workflow(
         )
     if m.get("workflow_config") is not None:
         _workflow_config(w, m["workflow_config"])
+    limit = _max_steps(w, m)
     mode = w.string(m, "interactive_mode", "")
     if mode is not None and mode not in INTERACTIVE_MODES:
         w.error("interactive_mode", f'unknown interactive mode "{mode}"')
@@ -281,7 +282,7 @@ def compile_workflow(
         name=name,
         dialect="workflow",
         description=w.string(m, "description", ""),
-        max_movements=_max_steps(w, m),
+        max_movements=limit,
         initial_movement=initial or located[0].movement.name,
         movements=[s.movement for s in located],
         loop_monitors=monitors,

@@ -17,7 +17,7 @@ from typing import Any
 
 from pieces.parse import at, describe
 from pieces.problems import Problem
-from pieces.workflow.fragments import Param, is_param_ref
+from pieces.workflow.fragments import Param, has_param_refs, is_param_ref
 from pieces.workflow.keys import KIND_FOLDER, PARAM_KINDS, PARAM_TYPES
 
 _MISSING = object()
@@ -150,9 +150,10 @@ def bind(
             continue
         try:
             _check_value(name, params[name], value, where, facet_exists, pools)
-            values[name] = value
         except ParamError as exc:
             problems.append(Problem(exc.path, str(exc)))
+        # Bound even when refused: the refusal is reported once, not again at every use.
+        values[name] = value
     for name, param in params.items():
         if name in values or name in (given or {}) or not param.has_default:
             continue
@@ -229,6 +230,8 @@ class Substituter:
             self._fields(out, name, path)
         except ParamError as exc:
             self.problems.append(Problem(exc.path, str(exc)))
+            # What still holds a reference was refused above; do not report it again.
+            out = {k: v for k, v in out.items() if k == "parallel" or not has_param_refs(v)}
         return out
 
     def _value(

@@ -55,6 +55,7 @@ def _candidates(
         for key in cm:
             if key not in CANDIDATE_KEYS:
                 w.error(at(cpath, str(key)), "unknown key")
+        before = len(w.problems)
         cid = w.string(cm, "id", cpath, required=True)
         description = w.string(cm, "description", cpath, required=True)
         if cid is not None and cid in seen:
@@ -76,11 +77,11 @@ def _candidates(
                     )
                 else:
                     texts[kind].append(text)
-        if cid is not None and description is not None:
+        if len(w.problems) == before:
             out.append(
                 FacetCandidate(
-                    id=cid,
-                    description=description,
+                    id=cid or "",
+                    description=description or "",
                     policies=texts["policies"],
                     knowledge=texts["knowledge"],
                 )

@@ -48,7 +48,10 @@ def takt_head(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def takt_031(tmp_path_factory) -> Path:
     return _takt_builtins(
-        tmp_path_factory, "TAKT_BUILTINS_031", "/work/takt031/builtins/en", OLD_COMMIT,
+        tmp_path_factory,
+        "TAKT_BUILTINS_031",
+        "/work/takt031/builtins/en",
+        OLD_COMMIT,
         ["builtins/en"],
     )
 

@@ -93,6 +93,8 @@ def test_every_031_piece_still_validates(takt_031: Path) -> None:
     library = PieceLibrary([takt_031])
     files = sorted((takt_031 / "pieces").glob("*.yaml"))
     assert len(files) == 33
-    failures = {f.stem: [str(p) for p in r.errors] for f in files if (r := library.validate_file(f)).errors}
+    failures = {
+        f.stem: [str(p) for p in r.errors] for f in files if (r := library.validate_file(f)).errors
+    }
     assert failures == {}
     assert all(library.load(f.stem).dialect == "piece" for f in files[:3])
