@@ -329,8 +329,8 @@ class Expander:
         own, tree = spec.get("self"), spec.get("parallel")
         if not isinstance(tree, dict):
             raise FragmentError(where, "invalid rule tree: expected self and parallel")
-        rule_list(own, at(where, "self"))
-        self.pathmap.alias(where, at(where, "self"))
+        for i, _ in enumerate(rule_list(own, at(where, "self"))):
+            self.pathmap.alias(at(where, i), at(at(where, "self"), i))
         named: set[str] = set()
 
         def with_rules(member: Any, member_path: str) -> dict:
