@@ -1,10 +1,16 @@
-"""Facet resolution for workflows: the piece resolver plus TAKT v0.60's facet includes.
+"""Facet resolution for workflows: the piece resolver plus TAKT v0.60's facet inheritance
+and facet includes.
 
-A v0.60 facet file may say ``{{include:instructions/base-plan}}``; the line is replaced
-by ``facets/partials/instructions/base-plan.md`` from the first library (starting with
-the including file's own) that has it, includes expanded in turn. A cycle, a missing
-partial or a malformed include is an error at the reference that led to the file.
-Files are read through the submission's ``FileCache``.
+A facet file may start from another of its kind: a line ``{extends:plan}`` is replaced
+by the facet ``plan`` (its own inheritance expanded first), looked up from the file's
+own library onwards and never the file itself, so a library can refine a facet of the
+same name further down the search path. A facet may also say
+``{{include:instructions/base-plan}}``: that is replaced by
+``facets/partials/instructions/base-plan.md`` from the first library (starting with the
+including file's own) that has it, includes expanded in turn. Inheritance comes first,
+then includes. A cycle, a missing parent or partial, or a malformed directive is an
+error at the reference that led to the file. Files are read through the submission's
+``FileCache``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ from pieces.workflow.resources import FileCache, ResourceError
 
 _INCLUDE = re.compile(r"\{\{\s*include\s*:\s*([^}]*)\}\}")
 _PARTIAL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_EXTENDS_LIKE = re.compile(r"\{\s*extends\s*:[^}]*\}")
+_EXTENDS_LINE = re.compile(r"^[ \t]*\{extends:\s*([^}]+?)\s*\}[ \t]*$", re.MULTILINE)
+_BARE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+FACET_KINDS = ("personas", "policies", "knowledge", "instructions", "output-contracts")
 PARTIAL_KINDS = ("instructions", "policies", "knowledge", "output-contracts")
 MAX_INCLUDE_DEPTH = 16
 MAX_INCLUDES = 2000  # per workflow: TAKT's builtins need a few hundred
@@ -34,6 +44,10 @@ class WorkflowFacets(FacetResolver):
         self.cache = cache
         self.includes_left = MAX_INCLUDES
         self._resolved_libraries: list[Path] | None = None
+        self._kind: str | None = None
+        self._section_kinds = {
+            ref.path: kind for kind, entries in sections.items() for ref in entries.values()
+        }
         super().__init__(piece_dir, libraries, sections, problems)
 
     @property
@@ -42,23 +56,75 @@ class WorkflowFacets(FacetResolver):
             self._resolved_libraries = [lib.resolve() for lib in self.libraries]
         return self._resolved_libraries
 
+    def resolve_with_origin(self, kind: str, ref: Ref | None) -> tuple[str | None, bool]:
+        self._kind = kind  # what an {extends:…} in the file resolves against
+        return super().resolve_with_origin(kind, ref)
+
+    def _kind_of(self, target: Path, ref: Ref) -> str | None:
+        folder = target.parent
+        if folder.name in FACET_KINDS and folder.parent.name == "facets":
+            return folder.name
+        return self._section_kinds.get(ref.path, self._kind)
+
     def _read(self, ref: Ref, target: Path) -> str | None:
-        key = ("expanded", target)
+        kind = self._kind_of(target, ref)
+        key = ("expanded", target, kind)
         if key in self.cache.found:
             return self.cache.found[key]  # type: ignore[return-value]
         try:
-            text = self.cache.text(target)
+            text = self._inherit(self.cache.text(target), target, kind, [])
+            if "{{" in text:
+                text = self._expand(text, target, [target])
         except ResourceError as exc:
             self.problems.append(Problem(ref.path, str(exc)))
             return None
-        if "{{" in text:
-            try:
-                text = self._expand(text, target, [target])
-            except IncludeError as exc:
-                self.problems.append(Problem(ref.path, str(exc)))
-                return None
+        except IncludeError as exc:
+            self.problems.append(Problem(ref.path, str(exc)))
+            return None
         self.cache.found[key] = text.strip()  # type: ignore[assignment]
         return text.strip()
+
+    def _inherit(self, text: str, target: Path, kind: str | None, stack: list[Path]) -> str:
+        like = _EXTENDS_LIKE.findall(text)
+        if not like:
+            if "{extends:" in text:
+                raise IncludeError(f"malformed facet extends directive in {target.name}")
+            return text
+        lines = list(_EXTENDS_LINE.finditer(text))
+        if len(lines) != len(like):
+            raise IncludeError(
+                f"a facet extends directive must be on its own line in {target.name}"
+            )
+        if len(lines) > 1:
+            raise IncludeError(f"{target.name} contains more than one extends directive")
+        line = lines[0]
+        parent = line.group(1).strip()
+        if not _BARE.match(parent):
+            raise IncludeError(f'facet extends parent "{parent}" must be a bare facet name')
+        if target in stack or len(stack) > MAX_INCLUDE_DEPTH:
+            chain = " -> ".join(p.stem for p in [*stack, target])
+            raise IncludeError(f"facet inheritance cycle: {chain}")
+        found = self._parent(parent, kind, target)
+        if found is None:
+            raise IncludeError(f'facet extends parent "{parent}" not found for {target.name}')
+        body = self._inherit(self.cache.text(found), found, kind, [*stack, target])
+        return text[: line.start()] + body + text[line.end() :]
+
+    def _parent(self, name: str, kind: str | None, source: Path) -> Path | None:
+        if kind is None:
+            return None
+        start = next((i for i, lib in enumerate(self._resolved) if source.is_relative_to(lib)), 0)
+        for lib in self.libraries[start:]:
+            rel = Path("facets", kind, f"{name}.md")
+            if not (lib / rel).is_file():
+                continue
+            try:
+                found = inside(lib, rel)
+            except PathEscape:
+                raise IncludeError(f'facet "{name}" escapes its library') from None
+            if found != source:
+                return found
+        return None
 
     def _by_name(self, kind: str, ref: Ref, name: str) -> str | None:
         # The piece resolver's lookup, its result remembered for the whole submission.

@@ -167,17 +167,23 @@ class Checker:
 
     def aggregates(self, step: Located) -> None:
         mv = step.movement
-        dynamic = mv.dynamic is not None
+        # What each member can match, computed once per step: checking a rule is then a
+        # set lookup per argument, whatever the number of rules.
+        matched = [[canonical(r.condition) for r in s.rules] for s in mv.parallel]
+        labels = [{r.label for r in m.movement.rules if r.label is not None} for m in step.members]
+        every = [c for conditions in matched for c in conditions]
         for rule in mv.rules:
             if rule.kind not in ("all", "any"):
                 continue
             where = at(at(at(step.path, "rules"), rule.index), "condition")
-            if dynamic:
-                self.dynamic_aggregate(step, rule, where)
+            if mv.dynamic is not None:
+                self.dynamic_aggregate(step, rule, where, labels)
             else:
-                self.static_aggregate(mv, rule, where)
+                self.static_aggregate(mv, rule, where, matched, every)
 
-    def static_aggregate(self, mv: Movement, rule: Rule, where: str) -> None:
+    def static_aggregate(
+        self, mv: Movement, rule: Rule, where: str, matched: list[list[str]], every: list[str]
+    ) -> None:
         count = len(mv.parallel)
         if rule.kind == "all" and len(rule.args) not in (1, count):
             self.warn(
@@ -188,25 +194,29 @@ class Checker:
             )
             return
         positional = rule.kind == "all" and len(rule.args) > 1
+        everywhere = set(every)
         for i, arg in enumerate(rule.args):
             if arg == ERROR_LABEL:
                 continue
             subs = [mv.parallel[i]] if positional else mv.parallel
-            outcomes = [canonical(r.condition) for s in subs for r in s.rules]
-            if subs and arg not in outcomes and not any(s.kind == "workflow_call" for s in subs):
+            outcomes = matched[i] if positional else every
+            if any(s.kind == "workflow_call" for s in subs):
+                continue  # a callee's results are checked against the callee
+            if subs and arg not in (set(outcomes) if positional else everywhere):
                 who = f'"{subs[0].name}"' if len(subs) == 1 else "any sub-step"
                 self.warn(where, f'{who} has no rule "{arg}"', did_you_mean(arg, outcomes))
 
-    def dynamic_aggregate(self, step: Located, rule: Rule, where: str) -> None:
+    def dynamic_aggregate(
+        self, step: Located, rule: Rule, where: str, labels: list[set[str]]
+    ) -> None:
         label = dynamic_target_label(parse_condition(rule.condition)) if rule.when is None else None
         if label is None:
             self.error(where, "a dynamic parallel aggregate names exactly one bare result label")
             return
         if label == ERROR_LABEL:
             return
-        for member in step.members:
-            labels = {r.label for r in member.movement.rules if r.label is not None}
-            if label not in labels and member.movement.name not in self.failed:
+        for member, known in zip(step.members, labels, strict=True):
+            if label not in known and member.movement.name not in self.failed:
                 self.error(
                     at(member.path, "rules"),
                     f'dynamic parallel step "{step.movement.name}" needs sub-step '

@@ -209,3 +209,44 @@ def test_structured_output_schemas_come_from_the_library(tmp_path: Path) -> None
     assert errors(tmp_path / "c", text, **{"schemas/verdict.json": "[1, 2]"}) == [
         'steps[0].structured_output.schema_ref: schema "verdict" must be a JSON object'
     ]
+
+
+def test_facet_inheritance_splices_the_parent_in(tmp_path: Path) -> None:
+    text = "name: t\nsteps:\n  - name: a\n    instruction: build\n    rules: [{condition: done, next: COMPLETE}]\n"
+    base = make_library(tmp_path / "base", {})  # its build.md: "Build {task}. + include"
+    own = make_library(
+        tmp_path / "own",
+        {
+            "workflows/t.yaml": text,
+            "facets/instructions/build.md": "First this.\n{extends:build}\nThen that.",
+        },
+    )
+    step = PieceLibrary([own, base]).load("t").movements[0]
+    # The file does not extend itself: the parent is the next library's build.md.
+    assert step.instruction == "First this.\nBuild {task}.\n\nReport what you did.\nThen that."
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"facets/instructions/a.md": "{extends:b}", "facets/instructions/b.md": "{extends:a}"},
+            "steps[0].instruction: facet inheritance cycle: a -> b -> a",
+        ),
+        (
+            {"facets/instructions/a.md": "{extends:ghost}"},
+            'steps[0].instruction: facet extends parent "ghost" not found for a.md',
+        ),
+        (
+            {"facets/instructions/a.md": "Text {extends:check} inline"},
+            "steps[0].instruction: a facet extends directive must be on its own line in a.md",
+        ),
+        (
+            {"facets/instructions/a.md": "{extends:check}\n{extends:build}"},
+            "steps[0].instruction: a.md contains more than one extends directive",
+        ),
+    ],
+)
+def test_facet_inheritance_refusals(tmp_path: Path, files: dict, message: str) -> None:
+    text = "name: t\nsteps:\n  - name: a\n    instruction: a\n    rules: [{condition: done, next: COMPLETE}]\n"
+    assert errors(tmp_path, text, **files) == [message]
