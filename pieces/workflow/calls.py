@@ -25,7 +25,7 @@ from typing import Any
 from pieces.model import Movement, Piece
 from pieces.parse import at
 from pieces.problems import Problem, did_you_mean
-from pieces.workflow.resources import ResourceError, Resources
+from pieces.workflow.resources import ResourceError, Resources, safe_name
 from pieces.workflow.steps import Located
 
 MAX_CALL_DEPTH = 5
@@ -126,6 +126,11 @@ class Calls:
     def _callee(self, mv: Movement, path: str) -> tuple[str, Piece] | None:
         where = at(path, "call")
         name = mv.call or ""
+        if not safe_name(name):
+            self.problems.append(
+                Problem(where, f'"{name}" is not a workflow name', "legato calls workflows by name")
+            )
+            return None
         try:
             file = self.res.find(FOLDER, name, (".yaml", ".yml"))
         except ResourceError as exc:

@@ -27,7 +27,7 @@ from pieces.parse import at, describe
 from pieces.problems import Problem
 from pieces.workflow.keys import FRAGMENT_PARAM_TYPES, PARAM_KINDS
 from pieces.workflow.paths import PathMap
-from pieces.workflow.resources import ResourceError, Resources
+from pieces.workflow.resources import ResourceError, Resources, safe_name
 
 MAX_FRAGMENT_DEPTH = 64
 MAX_FRAGMENT_EXPANSIONS = 512
@@ -254,6 +254,12 @@ class Expander:
         return dict(step)
 
     def _find(self, uses: str, path: str) -> Path:
+        if not safe_name(uses):
+            raise FragmentError(
+                at(path, "uses"),
+                f'step fragment "{uses}" is not a name: legato finds fragments by name, '
+                "not by path or @owner/repo",
+            )
         try:
             found = self.res.find("steps", uses, (".yaml", ".yml"))
         except ResourceError as exc:
