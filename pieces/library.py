@@ -80,7 +80,8 @@ def _compile(
     source: str | None,
 ) -> tuple[Piece | None, ValidationReport]:
     if len(text.encode("utf-8", "replace")) > MAX_PIECE_BYTES:
-        problem = Problem("", f"piece is larger than {MAX_PIECE_BYTES // 1024} KiB")
+        word = dialect_of(None, piece_dir)
+        problem = Problem("", f"{word} is larger than {MAX_PIECE_BYTES // 1024} KiB")
         return None, ValidationReport(source=source, problems=[problem])
     data, problems, usable = load_yaml(text)
     if usable:
@@ -221,11 +222,13 @@ class PieceLibrary:
         source = str(path)
         try:
             if path.stat().st_size > MAX_PIECE_BYTES:
-                problem = Problem("", f"piece file is larger than {MAX_PIECE_BYTES // 1024} KiB")
+                word = dialect_of(None, path.parent)
+                problem = Problem("", f"{word} file is larger than {MAX_PIECE_BYTES // 1024} KiB")
                 return None, ValidationReport(source=source, problems=[problem])
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problem = Problem("", f"cannot read piece file: {exc.__class__.__name__}")
+            word = dialect_of(None, path.parent)
+            problem = Problem("", f"cannot read {word} file: {exc.__class__.__name__}")
             return None, ValidationReport(source=source, problems=[problem])
         return compile_piece(
             text,

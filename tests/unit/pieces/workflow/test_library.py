@@ -182,3 +182,9 @@ def test_suite_features_arrive_on_the_model(suite: PieceLibrary) -> None:
     assert system.movements[0].kind == "system" and system.movements[0].delay_before_ms == 10
     loop = suite.load("wf-loop")
     assert loop.loop_monitors[0].ignore_steps == ["note"]
+
+
+def test_an_oversized_workflow_file_is_named_a_workflow(tmp_path: Path) -> None:
+    root = make_library(tmp_path, {"workflows/huge.yaml": "# " + "x" * (1024 * 1024 + 1)})
+    report = PieceLibrary([root]).validate_file(root / "workflows/huge.yaml")
+    assert [str(p) for p in report.errors] == ["workflow file is larger than 1024 KiB"]
