@@ -7,6 +7,8 @@ at parenthesis depth 0. Every function is one linear pass over its input.
 
 from __future__ import annotations
 
+import re
+
 
 def escaped(text: str, index: int) -> bool:
     """Whether the quote at ``index`` is escaped by an odd run of backslashes."""
@@ -18,20 +20,23 @@ def escaped(text: str, index: int) -> bool:
     return slashes % 2 == 1
 
 
+_STRUCTURE = re.compile(r'["()]')
+_SPLIT = {sep: re.compile(r'["()]|' + re.escape(sep)) for sep in ("&&", "||")}
+
+
 def closing_paren(text: str, start: int) -> int:
     """The index of the parenthesis closing the one at ``start``, or -1."""
     in_string, depth = False, 0
-    for i in range(start, len(text)):
-        ch = text[i]
+    for m in _STRUCTURE.finditer(text, start):
+        ch, i = m.group(), m.start()
         if ch == '"':
             if not escaped(text, i):
                 in_string = not in_string
+        elif in_string:
             continue
-        if in_string:
-            continue
-        if ch == "(":
+        elif ch == "(":
             depth += 1
-        elif ch == ")":
+        else:
             depth -= 1
             if depth == 0:
                 return i
@@ -45,22 +50,21 @@ def split_top_level(text: str, separator: str) -> list[str]:
     is the caller's business.
     """
     parts: list[str] = []
-    in_string, depth, start, i = False, 0, 0, 0
-    size = len(separator)
-    while i < len(text) - 1:
-        ch = text[i]
-        if ch == '"' and not escaped(text, i):
-            in_string = not in_string
-        elif not in_string and ch == "(":
-            depth += 1
-        elif not in_string and ch == ")":
-            depth -= 1
-        elif not in_string and depth == 0 and text.startswith(separator, i):
-            parts.append(text[start:i].strip())
-            start = i + size
-            i += size
+    in_string, depth, start = False, 0, 0
+    for m in _SPLIT[separator].finditer(text):
+        token, i = m.group(), m.start()
+        if token == '"':
+            if not escaped(text, i):
+                in_string = not in_string
+        elif in_string:
             continue
-        i += 1
+        elif token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif depth == 0 and i >= start:
+            parts.append(text[start:i].strip())
+            start = i + len(separator)
     parts.append(text[start:].strip())
     return parts
 
@@ -68,14 +72,16 @@ def split_top_level(text: str, separator: str) -> list[str]:
 def balanced(text: str) -> bool:
     """Strings closed and parentheses balanced, never closing more than were opened."""
     in_string, depth = False, 0
-    for i, ch in enumerate(text):
-        if ch == '"' and not escaped(text, i):
-            in_string = not in_string
+    for m in _STRUCTURE.finditer(text):
+        ch, i = m.group(), m.start()
+        if ch == '"':
+            if not escaped(text, i):
+                in_string = not in_string
         elif in_string:
             continue
         elif ch == "(":
             depth += 1
-        elif ch == ")":
+        else:
             depth -= 1
             if depth < 0:
                 return False

@@ -172,22 +172,25 @@ def _path_bearing(operand: Operand, subject: str) -> None:
         )
 
 
+_OPERATOR_SCAN = re.compile(r'["()]|>=|<=|!=|==|>|<')
+
+
 def _find_operator(text: str) -> tuple[str, int] | None:
+    """The first comparison operator outside strings and parentheses (``>=`` before ``>``)."""
     in_string, depth = False, 0
-    for i, ch in enumerate(text):
-        if ch == '"' and not escaped(text, i):
-            in_string = not in_string
+    for m in _OPERATOR_SCAN.finditer(text):
+        token, i = m.group(), m.start()
+        if token == '"':
+            if not escaped(text, i):
+                in_string = not in_string
+        elif in_string:
             continue
-        if in_string:
-            continue
-        if ch == "(":
+        elif token == "(":
             depth += 1
-        elif ch == ")":
+        elif token == ")":
             depth -= 1
         elif depth == 0:
-            for op in OPERATORS:
-                if text.startswith(op, i):
-                    return op, i
+            return token, i
     return None
 
 
