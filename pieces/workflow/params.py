@@ -17,7 +17,7 @@ from typing import Any
 
 from pieces.parse import at, describe
 from pieces.problems import Problem
-from pieces.workflow.fragments import Param, has_param_refs, is_param_ref
+from pieces.workflow.binding import Param, has_param_refs, is_param_ref
 from pieces.workflow.keys import KIND_FOLDER, PARAM_KINDS, PARAM_TYPES
 
 _MISSING = object()

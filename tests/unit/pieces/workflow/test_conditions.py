@@ -112,7 +112,7 @@ def conditions(draw) -> Condition:
     return Condition("aggregate", aggregate=draw(st.sampled_from(["all", "any"])), targets=targets)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(conditions())
 def test_the_canonical_form_parses_back_to_the_same_condition(cond: Condition) -> None:
     text = format_condition(cond)
@@ -120,7 +120,7 @@ def test_the_canonical_form_parses_back_to_the_same_condition(cond: Condition) -
     assert canonical(text) == text
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text(alphabet='alnywhe()"\\,& |=.1', max_size=30))
 def test_the_parser_only_ever_raises_syntax_errors(text: str) -> None:
     try:

@@ -151,7 +151,7 @@ def _printable(value) -> bool:
     return True
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(left=JSON_SCALARS, right=JSON_SCALARS)
 def test_equality_is_strict(left, right) -> None:
     state = {"structured": {"s": {"a": left, "b": right}}}
@@ -165,7 +165,7 @@ def test_equality_is_strict(left, right) -> None:
     assert evaluate_when("structured.s.a != structured.s.b", state) is not (same and left == right)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(value=JSON_SCALARS)
 def test_a_literal_equals_the_state_value_it_prints(value) -> None:
     if not _printable(value) or (isinstance(value, str) and any(c in value for c in "\n")):
@@ -178,7 +178,7 @@ def test_a_literal_equals_the_state_value_it_prints(value) -> None:
 NUMBERS = st.integers(min_value=-1000, max_value=1000)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(a=NUMBERS, b=NUMBERS, op=st.sampled_from([">", "<", ">=", "<=", "==", "!="]))
 def test_ordering_matches_python(a: int, b: int, op: str) -> None:
     state = {"context": {"c": {"a": a}}}
@@ -186,14 +186,14 @@ def test_ordering_matches_python(a: int, b: int, op: str) -> None:
     assert evaluate_when(f"context.c.a {op} {b}", state) is expected[op]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(st.booleans(), min_size=1, max_size=4), min_size=1, max_size=4))
 def test_or_of_ands(alternatives: list[list[bool]]) -> None:
     text = " || ".join(" && ".join("true" if b else "false" for b in alt) for alt in alternatives)
     assert evaluate_when(text, {}) is any(all(alt) for alt in alternatives)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text(alphabet='abstrucedx.()[]"\\|&=!<>, 0123456789', max_size=40))
 def test_the_parser_only_ever_raises_when_errors(text: str) -> None:
     try:
