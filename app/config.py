@@ -201,6 +201,11 @@ class Settings(BaseSettings):
 
     # -- derived values -------------------------------------------------------
 
+    def backoff_for(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt `attempt` (1-based); the last entry repeats."""
+        steps = self.retry_backoff_seconds
+        return steps[min(attempt, len(steps)) - 1]
+
     @property
     def sqlite_path(self) -> Path:
         return self.legato_data_dir.resolve() / "legato.db"

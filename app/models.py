@@ -276,3 +276,26 @@ class JobArtifact(db.Model):
     created_at: Mapped[datetime] = _created()
 
     __table_args__ = (Index("ix_job_artifacts_job_kind", "job_id", "kind", "created_at"),)
+
+
+class WorkerHeartbeat(db.Model):
+    """One row per live worker process, refreshed by tasks/heartbeat.py.
+
+    The workers page reads these rather than broadcasting to the broker, so it works on
+    every broker (the embedded SQLAlchemy transport has no remote control).
+    """
+
+    __tablename__ = "worker_heartbeats"
+
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queues: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    concurrency: Mapped[int | None] = mapped_column(Integer)
+    in_flight: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    version: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = _created()
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=utcnow(), nullable=False
+    )
+
+    __table_args__ = (Index("ix_worker_heartbeats_last_seen", "last_seen_at"),)

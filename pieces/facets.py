@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pieces.problems import Problem
+from pieces.problems import Problem, closest
 from pieces.schema import Ref
 
 KIND_NOUN = {
@@ -166,6 +166,16 @@ class FacetResolver:
         found = self._by_name(kind, ref, value)
         if found is not None:
             return found, True
+        if _NAME.match(value) and (near := closest(value, self.names(kind))):
+            # Used as literal text, as TAKT does; but a near miss is most likely a typo.
+            self.problems.append(
+                Problem(
+                    ref.path,
+                    f'{KIND_NOUN[kind]} "{value}" is not a facet; the text itself is used',
+                    f'did you mean "{near}"?',
+                    "warning",
+                )
+            )
         return value, False
 
     def _by_name(self, kind: str, ref: Ref, name: str) -> str | None:

@@ -40,6 +40,22 @@ def trailing_cycles(cycle: Sequence[str], history: Sequence[str]) -> int:
     return count
 
 
+WAIT_ROUTES = ("wait_input", "wait_answer", "wait_subtasks")
+
+
+def history_of(runs: Sequence[tuple[str, str, str | None]]) -> list[str]:
+    """The loop history after a job's top-level runs, given as (name, kind, route) in
+    order: a loop judge's run starts it over, and a run that waited for a human (and so
+    runs again) is not recorded, as TAKT records it."""
+    history: list[str] = []
+    for name, kind, route in runs:
+        if kind == "loop_judge":
+            history = []
+        elif route is not None and route not in WAIT_ROUTES:
+            history.append(name)
+    return history
+
+
 def check_monitors(
     piece: Piece, history: Sequence[str], natural_next: str | None
 ) -> LoopTrigger | None:

@@ -195,8 +195,27 @@ def parse_piece(data: Any) -> tuple[RawPiece, list[Problem]]:
     ]
     config = m.get("piece_config")
     if config is not None and (cm := w.mapping(config, "piece_config")) is not None:
-        _ignored(w, cm, "piece_config")
+        _piece_config(w, cm, raw)
     return raw, w.problems
+
+
+def _piece_config(w: Walker, m: dict, raw: RawPiece) -> None:
+    """`piece_config.provider_options.<p>.allowed_tools` is every movement's default tool
+    list (a movement's own provider_options replace it, as TAKT merges them); the other
+    provider settings mean nothing to legato and are reported once each."""
+    for key, value in m.items():
+        where = at("piece_config", str(key))
+        if key != "provider_options":
+            _ignored(w, {key: value}, "piece_config")
+            continue
+        for provider, options in (w.mapping(value, where) or {}).items():
+            ppath = at(where, str(provider))
+            for name, setting in (w.mapping(options, ppath) or {}).items():
+                if name == "allowed_tools":
+                    tools = w.strings(options, "allowed_tools", ppath)
+                    raw.default_tools = list(dict.fromkeys([*(raw.default_tools or []), *tools]))
+                else:
+                    _ignored(w, {name: setting}, ppath)
 
 
 def _ignored(w: Walker, m: dict, path: str) -> None:
@@ -268,6 +287,7 @@ def _movement(w: Walker, item: Any, path: str, nested: bool) -> RawMovement | No
     mode_key = "required_permission_mode" if "required_permission_mode" in m else "permission_mode"
     mv.required_permission_mode = w.string(m, mode_key, path)
     mv.allowed_tools = w.strings(m, "allowed_tools", path)
+    mv.tools_given = "allowed_tools" in m
     mv.session = w.string(m, "session", path)
     if mv.session is not None and mv.session not in SESSION_MODES:
         w.error(
@@ -323,6 +343,7 @@ def _provider_options(w: Walker, m: dict, path: str, mv: RawMovement) -> None:
         om = w.mapping(options, ppath)
         for key in om or {}:
             if key == "allowed_tools":
+                mv.tools_given = True
                 for tool in w.strings(om, "allowed_tools", ppath):
                     if tool not in mv.allowed_tools:
                         mv.allowed_tools.append(tool)

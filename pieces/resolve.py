@@ -58,7 +58,9 @@ def _team_leader(res: FacetResolver, raw: RawTeamLeader | None) -> TeamLeader | 
     )
 
 
-def _movement(res: FacetResolver, raw: RawMovement) -> Movement:
+def _movement(
+    res: FacetResolver, raw: RawMovement, default_tools: list[str] | None = None
+) -> Movement:
     persona, persona_file = res.resolve_with_origin("personas", raw.persona)
     contracts = [
         OutputContract(
@@ -84,13 +86,13 @@ def _movement(res: FacetResolver, raw: RawMovement) -> Movement:
         instruction=_instruction(res, raw) or "{task}",
         edit=raw.edit,
         required_permission_mode=_mode(raw.required_permission_mode),
-        allowed_tools=raw.allowed_tools,
+        allowed_tools=raw.allowed_tools if raw.tools_given else list(default_tools or []),
         session=raw.session or "continue",
         pass_previous_response=raw.pass_previous_response,
         model=raw.model,
         provider=raw.provider,
         rules=[_rule(i, r) for i, r in enumerate(raw.rules)],
-        parallel=[_movement(res, sub) for sub in raw.parallel],
+        parallel=[_movement(res, sub, default_tools) for sub in raw.parallel],
         team_leader=team_leader,
         output_contracts=contracts,
         quality_gates=raw.quality_gates,
@@ -117,7 +119,7 @@ def build_piece(
     raw: RawPiece, res: FacetResolver, default_name: str | None, source: str | None
 ) -> Piece | None:
     """Resolve every facet (recording problems on ``res``); a Piece only when buildable."""
-    movements = [_movement(res, mv) for mv in raw.movements]
+    movements = [_movement(res, mv, raw.default_tools) for mv in raw.movements]
     monitors = [(lm, _judge(res, lm.judge)) for lm in raw.loop_monitors]
     name = raw.name or default_name
     if not name or not movements:

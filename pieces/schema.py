@@ -142,6 +142,7 @@ class RawMovement(BaseModel):
     edit: bool | None = None
     required_permission_mode: str | None = None
     allowed_tools: list[str] = []
+    tools_given: bool = False  # else the piece's default tools apply
     session: str | None = None
     pass_previous_response: bool = True
     model: str | None = None
@@ -174,6 +175,8 @@ class RawLoopMonitor(BaseModel):
 
 class RawPiece(BaseModel):
     name: str | None = None
+    # piece_config.provider_options.*.allowed_tools: the tools of movements naming none.
+    default_tools: list[str] | None = None
     description: str | None = None
     max_movements: int = 10
     initial_movement: str | None = None

@@ -50,12 +50,12 @@ from app.ledger import (
     unit_of_work,
 )
 from app.models import Job, MovementRun, RunPhase
+from app.piece_cache import pieces
 from app.status import JobStatus, RunStatus
 from tasks.callback_delivery import deliver_callback_once
 from tasks.celery_app import celery_app
 from tasks.engine.calls import llm_client
 from tasks.engine.outcomes import OPEN, wake_parent
-from tasks.engine.reads import pieces
 from tasks.llm_profiles import profile_for
 from tasks.reflection import enqueue_reflections_once, reflect_job_once
 

@@ -7,7 +7,7 @@ tests can assert on what the endpoint actually saw, including concurrency per
 movement run.
 
     with FakeLLM(latency=0.0) as fake:
-        fake.when("review", text("Looks good [STEP:1]"))
+        fake.when("review", text("Looks good"))
         fake.script(error(500), empty())
         ...  # point LLM_BASE_URL at fake.url
 
@@ -294,6 +294,7 @@ class FakeLLM:
         self._stopping = threading.Event()
         self._queue: deque[Reply] = deque()
         self._rules: list[_Rule] = []
+        self._responder: Callable[[RequestRecord], Reply | str | None] | None = None
         self._records: list[RequestRecord] = []
         self._in_flight = 0
         self._max_in_flight = 0
@@ -383,11 +384,19 @@ class FakeLLM:
             self._rules.append(_Rule(predicate, [_as_reply(r) for r in replies]))
         return self
 
+    def respond_with(self, responder: Callable[[RequestRecord], Reply | str | None]) -> FakeLLM:
+        """Answer with ``responder(record)`` after the rules; None falls through to the
+        script queue and then the default reply (a phase-scripted model, for example)."""
+        with self._lock:
+            self._responder = responder
+        return self
+
     def reset(self) -> None:
-        """Forget scripts, rules, records and counters (latency and models stay)."""
+        """Forget scripts, rules, responder, records and counters (latency and models stay)."""
         with self._lock:
             self._queue.clear()
             self._rules.clear()
+            self._responder = None
             self._records.clear()
             self._max_in_flight = self._in_flight
             self._run_max.clear()
@@ -502,7 +511,11 @@ class FakeLLM:
                 h, rec, 200, {"models": [{"name": m, "model": m} for m in self.models]}
             )
         if method == "POST" and path == "/v1/chat/completions":
-            if not self.structured_output and isinstance(body, dict) and body.get("response_format"):
+            if (
+                not self.structured_output
+                and isinstance(body, dict)
+                and body.get("response_format")
+            ):
                 return self._send(
                     h,
                     rec,
@@ -580,6 +593,10 @@ class FakeLLM:
                     matched = False
                 if matched:
                     return rule.next()
+            if self._responder is not None:
+                answer = self._responder(rec)
+                if answer is not None:
+                    return _as_reply(answer)
             if self._queue:
                 return self._queue.popleft()
         return None

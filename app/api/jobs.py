@@ -19,8 +19,11 @@ from app.config import Settings
 from app.db import db
 from app.errors import Forbidden, NotFound, TooLarge, Unprocessable
 from app.job_actions import cancel_job, submit
+from app.job_actions import retry as retry_job
 from app.ledger import end_read
-from app.models import Job, JobEvent, MovementRun
+from app.models import Job, JobEvent, MovementRun, RunPhase
+from app.piece_cache import pieces
+from app.replay import replay
 from app.schemas import (
     EventList,
     EventOut,
@@ -31,6 +34,8 @@ from app.schemas import (
     JobListQuery,
     JobOut,
     MovementRunOut,
+    PhaseOut,
+    ReplayCreate,
 )
 from app.status import JOB_TERMINAL
 
@@ -107,6 +112,12 @@ def list_jobs(query: JobListQuery):
         stmt = stmt.where(Job.status == query.status)
     if query.piece:
         stmt = stmt.where(Job.piece_name == query.piece)
+    if query.tier:
+        stmt = stmt.where(Job.tier == query.tier)
+    if query.id_prefix or query.q:
+        from app.api.job_search import matching
+
+        stmt = matching(stmt, query.id_prefix, query.q)
     rows, next_offset = page(stmt, query.limit, query.offset)
     return JobList(
         items=[JobOut.model_validate(j, from_attributes=True) for j in rows],
@@ -131,8 +142,26 @@ def get_job(job_id: uuid.UUID):
         .where(MovementRun.job_id == job.id)
         .order_by(MovementRun.attempt, MovementRun.iteration, MovementRun.created_at)
     ).all()
+    phases: dict[uuid.UUID, list[PhaseOut]] = {}
+    for row in db.session.execute(
+        select(
+            *[
+                c
+                for c in RunPhase.__table__.c
+                if c.name not in ("prompt", "system", "answer", "structured")
+            ]
+        )
+        .where(RunPhase.job_id == job.id)
+        .order_by(RunPhase.run_id, RunPhase.seq)
+    ):
+        phases.setdefault(row.run_id, []).append(PhaseOut.model_validate(row, from_attributes=True))
     out = JobOut.model_validate(job, from_attributes=True).model_dump()
-    out["runs"] = [MovementRunOut.model_validate(r, from_attributes=True) for r in runs]
+    out["runs"] = [
+        MovementRunOut.model_validate(r, from_attributes=True).model_copy(
+            update={"phases": phases.get(r.id, [])}
+        )
+        for r in runs
+    ]
     return JobDetail.model_validate(out)
 
 
@@ -154,12 +183,50 @@ def cancel(job_id: uuid.UUID):
 
 @spec.route(
     bp,
+    "/<uuid:job_id>/retry",
+    "POST",
+    summary="Retry a failed or cancelled job: a new attempt from its first movement",
+    responses={202: JobOut},
+    errors=(403, 404, 409),
+)
+def retry(job_id: uuid.UUID):
+    who = principal()
+    owned_job(job_id, who, "retry it")
+    piece = pieces.get(db.session.connection(), job_id)
+    end_read()
+    retry_job(job_id, piece, who.owner)
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True), 202
+
+
+@spec.route(
+    bp,
+    "/<uuid:job_id>/replay",
+    "POST",
+    summary="Replay a finished job from a movement, with everything as it stood before it",
+    body=ReplayCreate,
+    responses={202: JobOut},
+    errors=(403, 404, 409, 422),
+)
+def replay_job(job_id: uuid.UUID, body: ReplayCreate):
+    who = principal()
+    owned_job(job_id, who, "replay it")
+    piece = pieces.get(db.session.connection(), job_id)
+    end_read()
+    replay(
+        job_id, piece, body.movement, attempt=body.attempt, iteration=body.iteration, who=who.owner
+    )
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True), 202
+
+
+@spec.route(
+    bp,
     "/<uuid:job_id>/events",
     "GET",
     summary="A job's events; with follow=1, a text/event-stream until the job ends",
     query=EventsQuery,
     responses={200: EventList},
     errors=(404,),
+    stream="text/event-stream",
 )
 def job_events(job_id: uuid.UUID, query: EventsQuery):
     job = visible_job(job_id, principal())

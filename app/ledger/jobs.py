@@ -273,8 +273,7 @@ def fail_attempt(
     if job is None:
         return None
     if retry and job.attempt < job.max_attempts:
-        steps = settings.retry_backoff_seconds
-        wait = steps[min(job.attempt, len(steps)) - 1]
+        wait = settings.backoff_for(job.attempt)
         if not move(
             w,
             job_id,

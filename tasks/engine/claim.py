@@ -23,6 +23,7 @@ from app.ledger import (
     set_values,
     unit_of_work,
 )
+from app.piece_cache import pieces
 from app.status import JobStatus
 from pieces import Answer, Movement, Piece, PromptContext, SubResult
 from pieces.loops import judge_movement
@@ -78,7 +79,7 @@ def claim_run(run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed | No
             work.discard()
             return None
         job = reads.job_facts(work.conn, work.job_id)
-        piece = reads.pieces.get(work.conn, job.id)
+        piece = pieces.get(work.conn, job.id)
         row = claim(work, run_id, owner, settings.movement_lease_seconds)
         if row is None:
             log.info("run %s: already claimed or no longer pending; dropping message", run_id)

@@ -22,6 +22,7 @@ from tasks.engine.claim import claim_run
 from tasks.engine.leader import visit_leader
 from tasks.engine.leases import leases
 from tasks.engine.phases import run_phases
+from tasks.engine.workspace import restore
 
 
 def execute_run(run_id: uuid.UUID, worker: str) -> str:
@@ -32,6 +33,9 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
         return "skipped"
     registry = leases(current_app._get_current_object(), settings.movement_lease_seconds)
     held = registry.hold(run_id, worker)
+    spec = claimed.run.spec or {}
+    if "restore" in spec and not claimed.answers:
+        restore(claimed, spec["restore"])
     try:
         if claimed.movement.kind == "team_leader" and claimed.run.kind == "team_leader":
             return visit_leader(claimed, held, settings)

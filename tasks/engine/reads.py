@@ -8,9 +8,7 @@ a parallel parent's sub-movement results.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +17,8 @@ from sqlalchemy.engine import Connection
 from app.ledger import HANDOFF, INPUT, REPORT
 from app.models import Job, JobArtifact, MovementRun, RunPhase
 from app.status import RunStatus
-from pieces import Answer, Piece, SubResult
+from pieces import Answer, SubResult
+from pieces.loops import history_of
 
 _jobs, _runs, _phases, _artifacts = (
     Job.__table__,
@@ -43,34 +42,6 @@ JOB_FACTS = (
 
 def job_facts(conn: Connection, job_id: uuid.UUID):
     return conn.execute(select(*JOB_FACTS).where(_jobs.c.id == job_id)).first()
-
-
-class PieceCache:
-    """Parsed pieces by job: a job's stored piece never changes, so parse it once."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[uuid.UUID, Piece] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, conn: Connection, job_id: uuid.UUID) -> Piece:
-        with self._lock:
-            piece = self._items.get(job_id)
-            if piece is not None:
-                self._items.move_to_end(job_id)
-                return piece
-        snapshot = conn.execute(
-            select(_jobs.c.piece_snapshot).where(_jobs.c.id == job_id)
-        ).scalar_one()
-        piece = Piece.model_validate(snapshot)
-        with self._lock:
-            self._items[job_id] = piece
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return piece
-
-
-pieces = PieceCache()
 
 
 def attempt_texts(
@@ -218,13 +189,7 @@ def loop_history(conn: Connection, job_id: uuid.UUID, attempt: int, iteration: i
         )
         .order_by(_runs.c.iteration)
     )
-    history: list[str] = []
-    for row in rows:
-        if row.kind == "loop_judge":
-            history = []
-        elif row.route not in ("wait_input", "wait_answer", "wait_subtasks", None):
-            history.append(row.name)
-    return history
+    return history_of([(row.name, row.kind, row.route) for row in rows])
 
 
 def as_dict(row: Any) -> dict[str, Any]:

@@ -53,3 +53,27 @@ def commit_run(claimed) -> str | None:
         except Exception:  # another process held the index lock; the next run commits
             log.warning("workspace commit in %s failed", root, exc_info=True)
             return None
+
+
+def restore(claimed, commit: str | None) -> None:
+    """A replayed run's first visit: put the workspace back as it was before the movement.
+
+    The attempt being left is tagged first (its history stays reachable in the
+    repository); then the tree is reset to `commit`, or emptied when the movement came
+    before any commit. Idempotent, so a redelivered visit may do it again.
+    """
+    root: Path = claimed.workspace
+    if claimed.job.workspace is not None or not (root / ".git").exists():
+        return
+    ws = Workspace(root)
+    head = ws._git("rev-parse", "--verify", "-q", "HEAD", check=False).stdout.strip()
+    if head and head != commit:
+        tag = f"legato-attempt-{claimed.run.attempt - 1}-end"
+        ws._git("tag", "-f", tag, head, check=False)
+    if commit:
+        ws._git("reset", "-q", "--hard", commit)
+    elif head:
+        ws._git("rm", "-rfq", "--ignore-unmatch", ".")
+        ws.commit(f"replay of attempt {claimed.run.attempt}: start from an empty workspace")
+    ws._git("clean", "-fdxq")
+    Workspace.open(root)  # the standard folders again
