@@ -29,9 +29,14 @@ class PathEscape(ValueError):
     pass
 
 
+# Folders of a library that hold piece-like files (TAKT v0.60 adds the last four).
+LIBRARY_FOLDERS = ("pieces", "workflows", "steps", "facet-pools", "companions")
+
+
 def library_root_for(piece_dir: Path) -> Path:
-    """A piece in ``<lib>/pieces/`` belongs to ``<lib>``; a loose file to its own folder."""
-    return piece_dir.parent if piece_dir.name == "pieces" else piece_dir
+    """A piece in ``<lib>/pieces/`` (or ``workflows/``…) belongs to ``<lib>``; a loose file
+    to its own folder."""
+    return piece_dir.parent if piece_dir.name in LIBRARY_FOLDERS else piece_dir
 
 
 def inside(base: Path, rel: str | Path, start: Path | None = None) -> Path:

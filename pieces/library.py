@@ -1,7 +1,15 @@
-"""Piece libraries on a search path: finding pieces by name, loading and validating them.
+"""Piece libraries on a search path: finding pieces and workflows by name, loading them.
 
-A library is a folder with ``pieces/*.yaml`` and ``facets/<kind>/*.md``. Search order:
-the piece file's own library, the owner's, each PIECES_PATH entry, then the built-in one.
+A library is a folder with ``pieces/*.yaml`` (TAKT 0.31 pieces) and/or
+``workflows/*.yaml`` (TAKT v0.60 workflows, with ``steps/``, ``facet-pools/``,
+``provider-options/``, ``companions/``, ``schemas/`` and ``workflows/rules/``), and
+``facets/<kind>/*.md``. Search order: the file's own library, the owner's, each
+PIECES_PATH entry, then the built-in one. A name is found in the first library that
+holds it; within one library ``pieces/`` comes before ``workflows/``.
+
+Which dialect a file is read in depends on its content: a top-level ``steps:`` makes
+it a workflow, ``movements:`` a piece; a file with neither is read in the dialect of
+the folder it is in.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pieces.facets import FacetResolver, PathEscape, inside
+from pieces.limits import MAX_MOVEMENTS, MAX_RULES, shape_problems
 from pieces.model import Piece
 from pieces.parse import parse_piece
 from pieces.problems import (
@@ -23,18 +32,18 @@ from pieces.problems import (
 )
 from pieces.resolve import build_piece
 from pieces.validate import check_raw, check_resolved
+from pieces.workflow.compile import Session, compile_workflow
 from pieces.yamlio import load_yaml
+
+__all__ = ["BUILTIN_DIR", "MAX_MOVEMENTS", "MAX_RULES", "PieceLibrary", "compile_piece"]
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 _SUFFIXES = (".yaml", ".yml")
 MAX_PIECE_BYTES = 1024 * 1024
-# Bounds on what one piece may ask of validation and of a job: generous for real pieces
-# (TAKT's largest builtin has 30 movements of at most 12 rules), small enough that any
-# accepted file validates in linear time.
-MAX_MOVEMENTS = 200
-MAX_RULES = 2000
+# Where a library keeps each dialect's files, in the order a name is looked up.
+FOLDERS = ("pieces", "workflows")
 
 
 def _safe(name: str) -> bool:
@@ -48,30 +57,19 @@ def compile_piece(
     default_name: str | None = None,
     source: str | None = None,
 ) -> tuple[Piece | None, ValidationReport]:
-    """Parse, check and resolve one piece; the Piece is None whenever there are errors."""
+    """Parse, check and resolve one piece or workflow; None whenever there are errors."""
     with hint_budget():
         return _compile(text, piece_dir, libraries, default_name, source)
 
 
-def shape_problems(data: object) -> list[Problem]:
-    """Refuse, before any detailed check, a piece too big to be worth validating."""
-    if not isinstance(data, dict):
-        return []
-    key = "movements" if "movements" in data else "steps"
-    steps = data.get(key)
-    if not isinstance(steps, list):
-        return []
-    if len(steps) > MAX_MOVEMENTS:
-        return [Problem(key, f"too many {key}: {len(steps)} (at most {MAX_MOVEMENTS})")]
-    members = [m for s in steps if isinstance(s, dict) for m in [s, *_as_list(s.get("parallel"))]]
-    rules = sum(len(_as_list(m.get("rules"))) for m in members if isinstance(m, dict))
-    if rules > MAX_RULES:
-        return [Problem(key, f"too many rules: {rules} (at most {MAX_RULES})")]
-    return []
-
-
-def _as_list(value: object) -> list:
-    return value if isinstance(value, list) else []
+def dialect_of(data: object, piece_dir: Path | None) -> str:
+    """ "workflow" for a top-level ``steps:``, "piece" for ``movements:``, else the folder's."""
+    if isinstance(data, dict):
+        if "steps" in data:
+            return "workflow"
+        if "movements" in data:
+            return "piece"
+    return "workflow" if piece_dir is not None and piece_dir.name == "workflows" else "piece"
 
 
 def _compile(
@@ -82,13 +80,16 @@ def _compile(
     source: str | None,
 ) -> tuple[Piece | None, ValidationReport]:
     if len(text.encode("utf-8", "replace")) > MAX_PIECE_BYTES:
-        problem = Problem("", f"piece is larger than {MAX_PIECE_BYTES // 1024} KiB")
+        word = dialect_of(None, piece_dir)
+        problem = Problem("", f"{word} is larger than {MAX_PIECE_BYTES // 1024} KiB")
         return None, ValidationReport(source=source, problems=[problem])
     data, problems, usable = load_yaml(text)
     if usable:
         problems += shape_problems(data)
     if not usable or (problems and any(p.severity == "error" for p in problems)):
         return None, ValidationReport(source=source, problems=problems)
+    if dialect_of(data, piece_dir) == "workflow":
+        return _compile_workflow(data, problems, piece_dir, libraries, default_name, source)
     raw, found = parse_piece(data)
     problems += found
     if raw.name and default_name and raw.name != default_name:
@@ -109,6 +110,24 @@ def _compile(
     if piece is not None:
         paths = {mv.name: mv.path for top in raw.movements for mv in (top, *top.parallel)}
         problems += check_resolved(piece, {k: v for k, v in paths.items() if k})
+    report = ValidationReport(source=source, problems=problems)
+    if not report.ok or piece is None:
+        return None, report
+    return piece.model_copy(update={"warnings": report.warnings}), report
+
+
+def _compile_workflow(
+    data: object,
+    problems: list[Problem],
+    piece_dir: Path | None,
+    libraries: Sequence[Path],
+    default_name: str | None,
+    source: str | None,
+) -> tuple[Piece | None, ValidationReport]:
+    session = Session(libraries=list(libraries))
+    compiled = compile_workflow(data, piece_dir, session, default_name=default_name, source=source)
+    problems = [*problems, *compiled.problems]
+    piece = compiled.piece
     report = ValidationReport(source=source, problems=problems)
     if not report.ok or piece is None:
         return None, report
@@ -144,16 +163,17 @@ class PieceLibrary:
         return cls([BUILTIN_DIR])
 
     def _files(self, root: Path) -> dict[str, Path]:
-        folder = root / "pieces"
         found: dict[str, Path] = {}
-        if not folder.is_dir():
-            return found
-        for path in sorted(folder.iterdir()):
-            if path.suffix in _SUFFIXES and _safe(path.stem) and path.stem not in found:
-                try:
-                    found[path.stem] = inside(root, path.relative_to(root))
-                except PathEscape:
-                    continue  # a symlink pointing out of the library is not a piece of it
+        for name in FOLDERS:
+            folder = root / name
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.suffix in _SUFFIXES and _safe(path.stem) and path.stem not in found:
+                    try:
+                        found[path.stem] = inside(root, path.relative_to(root))
+                    except PathEscape:
+                        continue  # a symlink pointing out of the library is not a piece of it
         return found
 
     def names(self) -> list[str]:
@@ -202,11 +222,13 @@ class PieceLibrary:
         source = str(path)
         try:
             if path.stat().st_size > MAX_PIECE_BYTES:
-                problem = Problem("", f"piece file is larger than {MAX_PIECE_BYTES // 1024} KiB")
+                word = dialect_of(None, path.parent)
+                problem = Problem("", f"{word} file is larger than {MAX_PIECE_BYTES // 1024} KiB")
                 return None, ValidationReport(source=source, problems=[problem])
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problem = Problem("", f"cannot read piece file: {exc.__class__.__name__}")
+            word = dialect_of(None, path.parent)
+            problem = Problem("", f"cannot read {word} file: {exc.__class__.__name__}")
             return None, ValidationReport(source=source, problems=[problem])
         return compile_piece(
             text,

@@ -67,6 +67,11 @@ class TeamLeader(_Frozen):
     part_allowed_tools: list[str] | None = None
     part_edit: bool | None = None
     part_permission_mode: PermissionMode | None = None
+    # Workflow dialect (TAKT v0.60's additions).
+    initial_max_parts: int | None = None
+    fail_on_part_error: bool | None = None
+    part_tags: list[str] = []
+    inspect_tools: list[str] | None = None
 
 
 class QualityGate(_Frozen):
@@ -89,6 +94,56 @@ class DynamicParallel(_Frozen):
     selector_persona: str | None = None
     selector_persona_file: bool = False
     selector_instruction: str | None = None
+
+
+class CompletionRetry(_Frozen):
+    """Workflow dialect: re-run a step whose work a completion judge finds unfinished."""
+
+    min_retry: int = 0
+    max_retry: int = 4
+    retry_instruction: str = ""  # resolved text
+
+
+class FacetCandidate(_Frozen):
+    """One selectable entry of a facet pool: its policies and knowledge, resolved."""
+
+    id: str
+    description: str
+    policies: list[str] = []
+    knowledge: list[str] = []
+
+
+class FacetPool(_Frozen):
+    candidates: list[FacetCandidate] = []
+
+
+class DynamicFacets(_Frozen):
+    """`dynamic_facets`: a selector picks pool candidates whose facets join the step's."""
+
+    pool: str  # a key of Piece.facet_pools
+    max_selected: int | None = None
+    selector_persona: str | None = None
+    selector_persona_file: bool = False
+    selector_instruction: str | None = None
+
+
+class Companion(_Frozen):
+    """An advisory reviewer that watches a step while it runs (TAKT's companions/*.yaml)."""
+
+    name: str
+    description: str = ""
+    persona: str | None = None
+    persona_file: bool = False
+    policies: list[str] = []
+    knowledge: list[str] = []
+    instruction: str = ""
+    interval_ms: int = 15_000
+
+
+class CompanionSpec(_Frozen):
+    fixed: list[Companion] = []
+    pool: list[Companion] = []
+    moderator: Companion | None = None
 
 
 class Movement(_Frozen):
@@ -120,7 +175,8 @@ class Movement(_Frozen):
     quality_gates: list[str] = []
     gate_commands: list[QualityGate] = []
     allow_git_commit: bool = False
-    # workflow_call (workflow dialect): the callee's name in Piece.callees, args and vars.
+    # workflow_call (workflow dialect): the key of the callee in Piece.callees (its name,
+    # or "name@digest" when args bind its params), the bound args and the vars.
     call: str | None = None
     args: dict[str, Any] = {}
     vars: dict[str, Any] = {}
@@ -132,6 +188,13 @@ class Movement(_Frozen):
     # legato: the queue this movement runs on, and a registered agent configuration.
     tier: str | None = None
     agent: str | None = None
+    # Workflow dialect, appended after the fields above (see pieces/README.md).
+    capabilities: list[str] = []  # the capability sets allowed_tools came from
+    requires_user_input: bool = False  # the step only runs with a human at hand
+    structured_output_ref: str | None = None  # the schema name structured_output came from
+    completion_retry: CompletionRetry | None = None
+    dynamic_facets: DynamicFacets | None = None
+    companion: CompanionSpec | None = None
 
     @property
     def is_parallel(self) -> bool:
@@ -177,10 +240,13 @@ class Piece(_Frozen):
     all_steps_rules: list[str] = []
     all_steps_rules_before: list[str] = []
     subworkflow: Subworkflow | None = None
-    # Workflows this one calls, resolved at submission (name -> piece), transitively.
+    # Workflows this one's steps call, resolved at submission (key -> piece); each callee
+    # holds its own callees in turn, so any piece of the tree is self-contained.
     callees: dict[str, Piece] = Field(default_factory=dict)
     warnings: list[Problem] = []
     source: str | None = None  # where it was loaded from, for display only
+    # Workflow dialect: the facet pools dynamic_facets selects from.
+    facet_pools: dict[str, FacetPool] = {}
 
     @property
     def words(self) -> tuple[str, str]:

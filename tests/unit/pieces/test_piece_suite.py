@@ -20,7 +20,9 @@ def suite() -> PieceLibrary:
 
 
 def test_every_piece_has_a_scenario(suite: PieceLibrary) -> None:
-    assert {s.piece for s in SCENARIOS} >= set(suite.names()) - {"team"}
+    # The v0.60 workflows beside the pieces (workflows/) are checked by tests/unit/pieces/workflow.
+    pieces = {n for n in suite.names() if suite.find(n).parent.name == "pieces"}
+    assert {s.piece for s in SCENARIOS} >= pieces - {"team"}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
