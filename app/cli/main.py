@@ -27,6 +27,7 @@ def _api_call(fn, *args, **kwargs):
 
 
 @click.group()
+@click.version_option(package_name="legato")
 def cli() -> None:
     """legato: durable multi-agent LLM workflows on Celery."""
 
@@ -181,6 +182,9 @@ def worker(
     ]
     if beat:
         argv += ["-B", "--schedule", str(settings.legato_data_dir / "celerybeat-schedule")]
+    from app.cli.commands.health import install_heartbeat
+
+    install_heartbeat()
     celery_app.worker_main(argv)
 
 
