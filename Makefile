@@ -21,8 +21,9 @@ run: venv           ## the whole system: API on :8000, a worker for every tier, 
 demo: venv          ## start the embedded stack, run the demo piece to success, stop
 	$(BIN)/legato demo
 
-services:           ## start PostgreSQL, Redis and dockerd if they are down
+services:           ## start PostgreSQL, Redis and dockerd if they are down; Chromium for the console tests
 	bash .ci/services.sh
+	bash .ci/browser-setup.sh
 
 test: venv services ## every test, against real PostgreSQL, Redis, workers and dockerd
 	$(BIN)/pytest -q $(PYTEST_ARGS); rc=$$?; \

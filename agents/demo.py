@@ -7,6 +7,7 @@ demo job is reproducible and a test can predict its output.
 from __future__ import annotations
 
 import hashlib
+import json
 
 DEMO_MODEL = "demo"
 _MAX_SUMMARY_LINES = 3
@@ -38,16 +39,41 @@ def estimate_tokens(text: str) -> int:
 
 
 def _task_section(text: str) -> str:
-    """The `# Task` section of a legato prompt, or the whole text when it has none."""
+    """The user request of a legato Phase 1 prompt, or the whole text when it has none."""
     lines = text.splitlines()
-    if "# Task" not in lines:
+    if "## User Request" not in lines:
         return text
-    start = lines.index("# Task") + 1
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("# ")), len(lines))
+    start = lines.index("## User Request") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
     return "\n".join(lines[start:end])
 
 
-def demo_reply(messages: list[dict], movement: str | None = None) -> str:
+def demo_reply(
+    messages: list[dict],
+    movement: str | None = None,
+    kind: str | None = None,
+    schema: dict | None = None,
+) -> str:
+    """A reply for one call: Phase 1 summarises the task; reports, judgments and team
+    decompositions get the shape their phase expects, always choosing the first rule,
+    so a demo job walks its piece's happy path to COMPLETE."""
+    properties = (schema or {}).get("properties", {})
+    if "step" in properties:
+        return json.dumps({"step": 1, "reason": "demo: the first rule"})
+    if "matched_index" in properties:
+        return json.dumps({"matched_index": 1, "reason": "demo: the first condition"})
+    if "done" in properties and "parts" in properties:
+        return json.dumps({"done": True, "reasoning": "demo: nothing more to add", "parts": []})
+    if "parts" in properties:
+        task = _task_section(last_user_text(messages)).strip()[:_MAX_LINE_CHARS] or "the task"
+        part = {"id": "part-1", "title": "All of it", "instruction": task, "timeout_ms": None}
+        return json.dumps({"parts": [part]})
+    if kind == "judge_tag" and movement:
+        return f"[{movement.upper()}:1]"
+    if kind in ("report", "report_retry"):
+        return (
+            f"# Report ({movement or 'demo'})\n\nThe offline demo agent did the work it was given."
+        )
     text = _task_section(last_user_text(messages))
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     summary = [
@@ -67,9 +93,6 @@ def demo_reply(messages: list[dict], movement: str | None = None) -> str:
     else:
         out.append("No task text was given.")
     out.append("Done.")
-    # The built-in pieces route on the first rule of a movement; [STEP:0] selects it so
-    # a demo job always walks its happy path to COMPLETE.
-    out.append("[STEP:0]")
     return "\n".join(out)
 
 

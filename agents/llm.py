@@ -35,6 +35,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _MOVEMENT_HEADER = "X-Legato-Movement"
+_KIND_HEADER = "X-Legato-Kind"
 _ATTEMPT_HEADER = "X-Legato-Attempt"
 _ERROR_SNIPPET = 300
 
@@ -274,10 +275,19 @@ class LLMClient:
         headers: dict[str, str] | None = None,
         on_retry: Callable[[RetryInfo], None] | None = None,
         temperature: float | None = None,
+        schema: dict[str, Any] | None = None,
+        allow_empty: bool = False,
     ) -> ChatResult:
+        """One completion, retried by the policy.
+
+        ``schema`` asks for structured output (``response_format`` with a JSON schema);
+        an endpoint that refuses it answers 4xx, which is an LLMError the caller may
+        treat as "no structured output here". With ``allow_empty`` an empty answer is
+        returned as data (a report phase retries it its own way) instead of retried.
+        """
         started = time.monotonic()
         if profile.is_demo:
-            return self._demo_chat(profile, messages, headers, started)
+            return self._demo_chat(profile, messages, headers, started, schema)
 
         policy = profile.retry_policy()
         usage = Usage()
@@ -298,6 +308,8 @@ class LLMClient:
                             temperature=temperature,
                             attempt_no=attempts,
                             usage=usage,
+                            schema=schema,
+                            allow_empty=allow_empty,
                         )
                     except RetryableError as exc:
                         unreachable_only = unreachable_only and exc.unreachable
@@ -346,11 +358,18 @@ class LLMClient:
         temperature: float | None,
         attempt_no: int,
         usage: Usage,
+        schema: dict[str, Any] | None = None,
+        allow_empty: bool = False,
     ) -> ChatResult:
         assert profile.base_url is not None
         payload: dict[str, Any] = {"model": profile.model, "messages": messages}
         if tools:
             payload["tools"] = tools
+        if schema is not None:
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": schema, "strict": True},
+            }
         if temperature is not None:
             payload["temperature"] = temperature
         req_headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -421,7 +440,12 @@ class LLMClient:
         tool_calls = _normalise_tool_calls(message.get("tool_calls"))
         usage.add(_usage_from(body, messages, content))
 
-        if not content.strip() and not tool_calls and finish_reason != "tool_calls":
+        if (
+            not content.strip()
+            and not tool_calls
+            and finish_reason != "tool_calls"
+            and not allow_empty
+        ):
             raise RetryableError("empty content")
 
         return ChatResult(
@@ -440,12 +464,12 @@ class LLMClient:
         messages: list[dict],
         headers: dict[str, str] | None,
         started: float,
+        schema: dict[str, Any] | None = None,
     ) -> ChatResult:
-        movement = None
-        for key, value in (headers or {}).items():
-            if key.lower() == _MOVEMENT_HEADER.lower():
-                movement = value
-        content = demo.demo_reply(messages, movement)
+        lowered = {key.lower(): value for key, value in (headers or {}).items()}
+        movement = lowered.get(_MOVEMENT_HEADER.lower())
+        kind = lowered.get(_KIND_HEADER.lower())
+        content = demo.demo_reply(messages, movement, kind, schema)
         return ChatResult(
             content=content,
             tool_calls=[],

@@ -146,6 +146,8 @@ def run_turn(
     on_llm_call: Callable[[LLMCall], None] | None = None,
     toolbox: Toolbox | None = None,
     temperature: float | None = None,
+    schema: dict | None = None,
+    allow_empty: bool = False,
 ) -> TurnResult:
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
     messages.extend(history or [])
@@ -163,6 +165,8 @@ def run_turn(
                 headers=headers,
                 on_retry=on_retry,
                 temperature=temperature,
+                schema=schema,
+                allow_empty=allow_empty,
             )
         except LLMError as exc:
             if on_llm_call:

@@ -29,10 +29,14 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         use_immediate_transactions(db.engine)
 
     from app.api import register_blueprints
+    from app.console import register_console
     from app.errors import register_error_handlers
+    from app.lifecycle import register_job_end_hooks
 
     register_error_handlers(flask_app)
     register_blueprints(flask_app)
+    register_job_end_hooks(flask_app)
+    register_console(flask_app)
     logging.getLogger(__name__).debug("app created (embedded=%s)", settings.embedded)
     return flask_app
 

@@ -48,11 +48,16 @@ def create_token(owner: str, *, admin: bool = False, name: str | None = None) ->
 
 
 def authenticate() -> Principal:
+    from app.console.session import check_browser_request, session_token
+
     settings = current_app.extensions["legato.settings"]
+    check_browser_request()  # the console's cookie and CSRF rules (no-op for bearer clients)
     if settings.auth_mode == "none":
         g.principal = Principal(owner=LOCAL_OWNER, admin=True)
         return g.principal
     header = request.headers.get("Authorization", "")
+    if not header and session_token():
+        header = f"Bearer {session_token()}"
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")

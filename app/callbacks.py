@@ -26,9 +26,7 @@ import requests
 from sqlalchemy import select
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from app.db import db
-from app.lifecycle import AfterCommit, on_job_end
-from app.maintenance_tasks import DELIVER_CALLBACK, send_maintenance
+from app.contract import DELIVER_CALLBACK, send
 
 SIGNATURE_HEADER = "X-Legato-Signature"
 EVENT_HEADER = "X-Legato-Event"
@@ -148,13 +146,12 @@ def job_payload(job) -> dict[str, Any]:
     }
 
 
-@on_job_end
-def _callback_hook(job_id: uuid.UUID, status: str) -> list[AfterCommit]:
+def schedule_callback(work, job_id: uuid.UUID, status: str) -> None:
+    """Job-end hook: a job with a callback_url has its result delivered after commit."""
     from app.models import Job
-    from app.transitions import record_event
 
-    url = db.session.scalar(select(Job.callback_url).where(Job.id == job_id))
+    url = work.conn.execute(select(Job.callback_url).where(Job.id == job_id)).scalar()
     if not url:
-        return []
-    record_event(job_id, "callback_scheduled", status=status)
-    return [lambda: send_maintenance(DELIVER_CALLBACK, str(job_id), 1)]
+        return
+    work.event("callback_scheduled", job_id, status=status)
+    work.after(lambda: send(DELIVER_CALLBACK, str(job_id), 1))

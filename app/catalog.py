@@ -7,9 +7,11 @@ from pathlib import Path
 from flask import current_app
 
 from app.config import Settings
-from app.errors import Unprocessable
+from app.domain_errors import PieceUnavailable
 from app.schemas import ProblemOut
 from pieces import BUILTIN_DIR, Piece, PieceInvalid, PieceLibrary, PieceNotFound, Problem
+
+__all__ = ["PieceUnavailable", "library_for", "load_for_job", "problem_out", "source_label"]
 
 
 def library_for(owner: str) -> PieceLibrary:
@@ -43,11 +45,11 @@ def load_for_job(owner: str, name: str, settings: Settings) -> Piece:
     try:
         piece = library.load(name)
     except PieceNotFound:
-        raise Unprocessable(
+        raise PieceUnavailable(
             f"unknown piece {name!r}", code="unknown_piece", details={"available": library.names()}
         ) from None
     except PieceInvalid as exc:
-        raise Unprocessable(
+        raise PieceUnavailable(
             f"piece {name!r} does not validate",
             code="invalid_piece",
             details=[problem_out(p).model_dump() for p in exc.report.errors],
@@ -56,7 +58,7 @@ def load_for_job(owner: str, name: str, settings: Settings) -> Piece:
         {m.tier for m in piece.all_movements() if m.tier and m.tier not in settings.tiers}
     )
     if unknown:
-        raise Unprocessable(
+        raise PieceUnavailable(
             f"piece {name!r} names tiers this deployment does not run: {', '.join(unknown)}",
             code="invalid_piece",
             details={"tiers": list(settings.tiers)},

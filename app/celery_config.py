@@ -11,8 +11,7 @@ from typing import Any
 from kombu import Exchange, Queue
 
 from app.config import MAINTENANCE_QUEUE, Settings
-
-RUN_MOVEMENT = "legato.run_movement"
+from app.contract import MAINTENANCE_PREFIX
 
 
 def celery_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -33,7 +32,7 @@ def celery_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "task_default_queue": settings.default_tier,
         "task_default_exchange": "legato",
         "task_default_routing_key": settings.default_tier,
-        "task_routes": {"legato.maintenance.*": {"queue": MAINTENANCE_QUEUE}},
+        "task_routes": {MAINTENANCE_PREFIX + "*": {"queue": MAINTENANCE_QUEUE}},
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],

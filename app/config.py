@@ -150,6 +150,14 @@ class Settings(BaseSettings):
     chat_session_ttl_minutes: int = Field(default=30, ge=1)
     chat_timeout_seconds: float = Field(default=120.0, gt=0)
 
+    # -- the three-phase movement (TAKT's execution model) ---------------------------
+    # Which tier's endpoint answers status judgments (Phase 3); unset: the movement's.
+    judge_tier: str | None = None
+    # How much of a session key's conversation a movement continues: the newest
+    # exchanges, at most this many, within this many characters.
+    conversation_max_turns: int = Field(default=20, ge=0, le=500)
+    conversation_max_chars: int = Field(default=60_000, ge=0)
+
     @field_validator("webfetch_allow", mode="before")
     @classmethod
     def _split_allow(cls, value: object) -> object:
@@ -192,6 +200,11 @@ class Settings(BaseSettings):
         return self
 
     # -- derived values -------------------------------------------------------
+
+    def backoff_for(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt `attempt` (1-based); the last entry repeats."""
+        steps = self.retry_backoff_seconds
+        return steps[min(attempt, len(steps)) - 1]
 
     @property
     def sqlite_path(self) -> Path:

@@ -11,6 +11,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from app.domain_errors import DomainError
+
 log = logging.getLogger(__name__)
 
 
@@ -79,7 +81,14 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+DOMAIN_STATUS = {"invalid": 422, "conflict": 409, "not_found": 404, "unavailable": 503}
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):
+        return jsonify(error_body(exc.code, exc.message, exc.details)), DOMAIN_STATUS[exc.kind]
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return jsonify(error_body(exc.code, exc.message, exc.details)), exc.status

@@ -1,4 +1,4 @@
-"""Tables. Status columns are written only by `app.transitions` (DESIGN.md invariant 2)."""
+"""Tables. Job, run, agent-task and event state is written only by `app.ledger` (DESIGN.md)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,12 @@ class Job(db.Model):
     tokens_out: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     # POSTed (signed) when the job ends; see app/callbacks.py.
     callback_url: Mapped[str | None] = mapped_column(String(2000))
+    # Submitted as interactive: rules marked interactive_only are offered to its judges.
+    interactive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Engine-owned (never from the API): a child job's folder, relative to WORKSPACE_ROOT,
+    # and its number among its parent's subtasks. None: the job's own folder.
+    workspace: Mapped[str | None] = mapped_column(String(1000))
+    subtask_index: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -98,7 +104,9 @@ class MovementRun(db.Model):
     )
     attempt: Mapped[int] = mapped_column(Integer, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
-    # Sub-movements of a parallel movement point at the parent movement's run.
+    # agent | parallel | team_leader | part | loop_judge: how the engine runs it.
+    kind: Mapped[str] = mapped_column(String(32), nullable=False, default="agent")
+    # Sub-movements of a parallel movement (and a team leader's parts) point at the parent.
     parent_run_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("movement_runs.id", ondelete="CASCADE")
     )
@@ -108,9 +116,25 @@ class MovementRun(db.Model):
     tier: Mapped[str] = mapped_column(String(64), nullable=False)
     prompt: Mapped[str | None] = mapped_column(Text)
     output: Mapped[str | None] = mapped_column(Text)
-    matched_rule: Mapped[int | None] = mapped_column(Integer)
+    matched_rule: Mapped[int | None] = mapped_column(Integer)  # 0-based rule index
     matched_condition: Mapped[str | None] = mapped_column(Text)
+    match_method: Mapped[str | None] = mapped_column(String(32))
     next: Mapped[str | None] = mapped_column(String(200))
+    # What came after the run: movement, complete, abort, wait_input, wait_answer, loop_judge.
+    route: Mapped[str | None] = mapped_column(String(32))
+    # A loop judge's run: which monitor fired, after how many cycles, and what the
+    # cycle's last movement had chosen before the judge stepped in.
+    loop_monitor: Mapped[int | None] = mapped_column(Integer)
+    cycle_count: Mapped[int | None] = mapped_column(Integer)
+    natural_next: Mapped[str | None] = mapped_column(String(200))
+    # A team leader's part: its definition ({id, title, instruction, timeout_ms}).
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The workspace commit made when the run completed: what a replay restores.
+    workspace_commit: Mapped[str | None] = mapped_column(String(64))
+    # Replayed attempts start with copies of the runs before the replayed movement.
+    copied_from: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # How often a worker claimed the run (a waiting parent is claimed once per wake-up).
+    visits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -133,6 +157,51 @@ class MovementRun(db.Model):
         # reconcile: WHERE status = 'pending' AND created_at < now - threshold
         Index("ix_movement_runs_status_created", "status", "created_at"),
         Index("ix_movement_runs_parent", "parent_run_id"),
+    )
+
+
+class RunPhase(db.Model):
+    """One model exchange of a movement run: the checkpoint a redelivery resumes from.
+
+    Phase 1 is the agent with its tools, 2 one report file, 3 a judgment stage. Phases
+    that belong to a conversation carry its key; `resets` starts that conversation over.
+    """
+
+    __tablename__ = "run_phases"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("movement_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    )
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    phase: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(500))
+    session_key: Mapped[str | None] = mapped_column(String(500))
+    resets: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    prompt: Mapped[str] = mapped_column(Text, nullable=False)
+    system: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text, nullable=False)
+    structured: Mapped[Any | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    match_method: Mapped[str | None] = mapped_column(String(32))
+    matched_rule: Mapped[int | None] = mapped_column(Integer)  # 1-based, as tags count
+    tokens_in: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    latency_ms: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    model: Mapped[str | None] = mapped_column(String(200))
+    tool_calls: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = _created()
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "seq"),
+        # A conversation: this attempt's phases under one session key, newest first.
+        Index("ix_run_phases_conversation", "job_id", "attempt", "session_key", "id"),
     )
 
 
@@ -207,3 +276,26 @@ class JobArtifact(db.Model):
     created_at: Mapped[datetime] = _created()
 
     __table_args__ = (Index("ix_job_artifacts_job_kind", "job_id", "kind", "created_at"),)
+
+
+class WorkerHeartbeat(db.Model):
+    """One row per live worker process, refreshed by tasks/heartbeat.py.
+
+    The workers page reads these rather than broadcasting to the broker, so it works on
+    every broker (the embedded SQLAlchemy transport has no remote control).
+    """
+
+    __tablename__ = "worker_heartbeats"
+
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queues: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    concurrency: Mapped[int | None] = mapped_column(Integer)
+    in_flight: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    version: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = _created()
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=utcnow(), nullable=False
+    )
+
+    __table_args__ = (Index("ix_worker_heartbeats_last_seen", "last_seen_at"),)

@@ -7,15 +7,15 @@ the loser's INSERT fails on the key and it rolls back.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, Uuid, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.contract import REFLECT_JOB, send
 from app.db import db, utcnow
-from app.lifecycle import AfterCommit, on_job_end
-from app.maintenance_tasks import REFLECT_JOB, send_maintenance
 
 
 class Note(db.Model):
@@ -97,11 +97,11 @@ def parse_notes(output: str, limit: int = 10) -> list[str]:
 
 
 def _strip_tags(text: str) -> str:
-    import re
+    """Drop status tags (``[MOVEMENT:N]``) a model may have left in its notes."""
+    return _TAG.sub("", text)
 
-    return re.sub(r"\[STEP:\d+\]", "", text)
 
-
+_TAG = re.compile(r"\[[A-Za-z0-9_.-]+:\d+\]")
 REFLECTION_KIND = "reflection"
 REFLECTABLE = ("succeeded", "failed")
 
@@ -132,25 +132,24 @@ def save_notes_from(reflection_job_id: uuid.UUID) -> int:
     return len(notes)
 
 
-@on_job_end
-def _reflection_hook(job_id: uuid.UUID, status: str) -> list[AfterCommit]:
-    """Right after a job ends: a succeeded reflection writes its notes; any other
-    finished job asks the maintenance queue for its reflection (after commit).
-    The beat's `enqueue_reflections` sweep catches whatever this misses."""
+def reflect_when_done(work, job_id: uuid.UUID, status: str) -> None:
+    """Job-end hook: a succeeded reflection writes its notes; any other finished job asks
+    the maintenance queue for its reflection (after commit). The beat's
+    `enqueue_reflections` sweep catches whatever this misses."""
     from flask import current_app
 
     from app.models import Job
 
     job = db.session.get(Job, job_id)
     if job is None:
-        return []
+        return
     if job.task_kind == REFLECTION_KIND:
         if status == "succeeded":
             save_notes_from(job_id)
-        return []
+        return
     if (
         status not in REFLECTABLE
         or not current_app.extensions["legato.settings"].reflection_enabled
     ):
-        return []
-    return [lambda: send_maintenance(REFLECT_JOB, str(job_id))]
+        return
+    work.after(lambda: send(REFLECT_JOB, str(job_id)))

@@ -8,6 +8,7 @@ operation so `/openapi.json` is generated from exactly what is enforced.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -23,6 +24,11 @@ from app.errors import ApiError, Unprocessable
 from app.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
+DESCRIPTION = (
+    "legato runs multi-agent LLM workflows (pieces) as durable jobs. Send "
+    "`Authorization: Bearer <token>` when the server runs with AUTH_MODE=token. Every error "
+    'has the shape `{"error": {"code", "message", "details"}}`.'
+)
 ERROR_STATUSES = {
     400: "Malformed request",
     401: "Missing or invalid token",
@@ -61,6 +67,11 @@ class Operation:
     auth: bool
     path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
+    # Set when the view is registered: its name is the operationId, its docstring the text.
+    name: str = ""
+    description: str | None = None
+    # Another media type the 200 response may have, e.g. text/event-stream.
+    stream: str | None = None
 
 
 class ApiSpec:
@@ -81,6 +92,7 @@ class ApiSpec:
         query: type[BaseModel] | None = None,
         auth: bool = True,
         errors: tuple[int, ...] = (),
+        stream: str | None = None,
     ) -> Callable:
         path = (bp.url_prefix or "") + rule
         params = {
@@ -98,10 +110,14 @@ class ApiSpec:
             auth=auth,
             path_params=params,
             errors=_error_statuses(body, query, auth, errors),
+            stream=stream,
         )
         self.operations.append(op)
 
         def decorator(view: Callable) -> Callable:
+            op.name = view.__name__
+            op.description = inspect.getdoc(view)
+
             @functools.wraps(view)
             def wrapper(**path_values: Any):
                 if auth:
@@ -127,11 +143,15 @@ class ApiSpec:
             ref_template=REF,
         )
         paths: dict[str, dict[str, Any]] = {}
+        taken = [op.name for op in self.operations]
         for op in self.operations:
-            paths.setdefault(op.path, {})[op.method] = _operation_doc(op)
+            doc = _operation_doc(op)
+            # A view name is the readable id; a name two blueprints share gets its tag.
+            doc["operationId"] = op.name if taken.count(op.name) == 1 else f"{op.tag}_{op.name}"
+            paths.setdefault(op.path, {})[op.method] = doc
         return {
             "openapi": "3.1.0",
-            "info": {"title": self.title, "version": self.version},
+            "info": {"title": self.title, "version": self.version, "description": DESCRIPTION},
             "paths": paths,
             "components": {
                 "schemas": schemas.get("$defs", {}),
@@ -163,6 +183,8 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
         "tags": [op.tag],
         "operationId": f"{op.method}_{op.path}".replace("/", "_"),
     }
+    if op.description:
+        doc["description"] = op.description
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": schema}
         for name, schema in op.path_params.items()
@@ -203,6 +225,13 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
             }
         else:
             responses[str(status)] = {"description": "OK"}
+    if op.stream and "200" in responses:
+        responses["200"].setdefault("content", {})[op.stream] = {
+            "schema": {"type": "string"},
+            "description": "Server-sent events, one per job event: `id` is the event id, "
+            "`event` its kind, `data` the event as JSON; a final `end` event carries the "
+            "job's status. Resume with Last-Event-ID.",
+        }
     for status in op.errors:
         responses[str(status)] = {
             "description": ERROR_STATUSES[status],

@@ -58,6 +58,10 @@ class JobCreate(Body):
     )
     max_attempts: int = Field(default=3, ge=1, le=20)
     visibility: Literal["private", "public"] = "private"
+    interactive: bool = Field(
+        default=False,
+        description="Offer rules marked interactive_only to the judges (TAKT's interactive mode).",
+    )
     payload: dict[str, Any] = Field(default_factory=dict)
     callback_url: str | None = Field(
         default=None,
@@ -88,6 +92,15 @@ class JobListQuery(Query):
         max_length=128,
         description="Admins only: an owner id, or * for every owner.",
     )
+    tier: str | None = Field(default=None, pattern=NAME_PATTERN)
+    id_prefix: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F-]{1,36}$",
+        description="Jobs whose id starts with these hex digits (hyphens optional).",
+    )
+    q: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Text the instruction contains."
+    )
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000)
 
@@ -98,9 +111,34 @@ class EventsQuery(Query):
     limit: int = Field(default=500, ge=1, le=5000)
 
 
+class PhaseOut(BaseModel):
+    """One model exchange of a run (TAKT's phases), without its prompt and answer texts."""
+
+    seq: int
+    phase: int
+    kind: str
+    name: str | None
+    status: str
+    match_method: str | None
+    matched_rule: int | None
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int
+    model: str | None
+    created_at: datetime
+
+
+class PhaseDetail(PhaseOut):
+    prompt: str
+    system: str | None
+    answer: str
+    error: str | None
+
+
 class MovementRunOut(BaseModel):
     id: uuid.UUID
     name: str
+    kind: str = "agent"
     attempt: int
     iteration: int
     movement_iteration: int
@@ -110,7 +148,9 @@ class MovementRunOut(BaseModel):
     output: str | None
     matched_rule: int | None
     matched_condition: str | None
+    match_method: str | None = None
     next: str | None
+    route: str | None = None
     error: str | None
     retry_count: int
     tokens_in: int
@@ -120,6 +160,7 @@ class MovementRunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    phases: list[PhaseOut] = []
 
 
 class JobOut(BaseModel):
@@ -145,6 +186,7 @@ class JobOut(BaseModel):
     tokens_in: int
     tokens_out: int
     callback_url: str | None = None
+    interactive: bool = False
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -191,6 +233,19 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str]
+
+
+class ReplayCreate(Body):
+    movement: str = Field(min_length=1, max_length=200, description="The movement to start from.")
+    attempt: int | None = Field(
+        default=None, ge=1, le=1000, description="The attempt to replay; default: the latest."
+    )
+    iteration: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Which run of the movement, by iteration; default: its first in that attempt.",
+    )
 
 
 class InputCreate(Body):

@@ -1,4 +1,8 @@
-"""The job and movement-run status machines (DESIGN.md "Status machines"). Pure data."""
+"""The job, movement-run and agent-task status machines (DESIGN.md "Status machines").
+
+Pure data. The ledger (app.ledger) checks every transition against these tables before
+it writes, so a move the machine forbids is a bug caught before any SQL runs.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,9 @@ class JobStatus(StrEnum):
 class RunStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    # A parallel movement, a team leader or a workflow call waiting for its children;
+    # the last child to end makes it pending again.
+    WAITING = "waiting"
     COMPLETED = "completed"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
@@ -26,7 +33,16 @@ class RunStatus(StrEnum):
     SKIPPED = "skipped"
 
 
-J, R = JobStatus, RunStatus
+class TaskStatus(StrEnum):
+    """An agent chat turn or agent task (app.chat.AgentTask)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+J, R, T = JobStatus, RunStatus, TaskStatus
 
 JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     J.QUEUED: frozenset({J.RUNNING, J.CANCELLED}),
@@ -38,14 +54,17 @@ JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     J.RETRY: frozenset({J.QUEUED, J.CANCELLED}),
     J.WAITING_HUMAN: frozenset({J.QUEUED, J.CANCELLED}),
     J.WAITING_SUBTASKS: frozenset({J.QUEUED, J.CANCELLED}),
-    J.SUCCEEDED: frozenset(),
-    J.FAILED: frozenset(),
-    J.CANCELLED: frozenset(),
+    # A finished job is final, except that its owner may start a new attempt of it
+    # (retry from the first movement, or replay from any movement).
+    J.SUCCEEDED: frozenset({J.QUEUED}),
+    J.FAILED: frozenset({J.QUEUED}),
+    J.CANCELLED: frozenset({J.QUEUED}),
 }
 
 RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     R.PENDING: frozenset({R.RUNNING, R.CANCELLED, R.SKIPPED}),
-    R.RUNNING: frozenset({R.COMPLETED, R.FAILED, R.TIMED_OUT, R.CANCELLED}),
+    R.RUNNING: frozenset({R.COMPLETED, R.FAILED, R.TIMED_OUT, R.CANCELLED, R.WAITING}),
+    R.WAITING: frozenset({R.PENDING, R.CANCELLED}),
     R.COMPLETED: frozenset(),
     R.FAILED: frozenset(),
     R.TIMED_OUT: frozenset(),
@@ -53,7 +72,16 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     R.SKIPPED: frozenset(),
 }
 
-JOB_TERMINAL = frozenset(s for s, nxt in JOB_TRANSITIONS.items() if not nxt)
+TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    # running -> pending: a worker died mid-turn and the lease sweep hands it back.
+    T.PENDING: frozenset({T.RUNNING, T.FAILED}),
+    T.RUNNING: frozenset({T.SUCCEEDED, T.FAILED, T.PENDING}),
+    T.SUCCEEDED: frozenset(),
+    T.FAILED: frozenset(),
+}
+
+JOB_TERMINAL = frozenset({J.SUCCEEDED, J.FAILED, J.CANCELLED})
+TASK_TERMINAL = frozenset(s for s, nxt in TASK_TRANSITIONS.items() if not nxt)
 RUN_TERMINAL = frozenset(s for s, nxt in RUN_TRANSITIONS.items() if not nxt)
 # Where a job may be cancelled from; computed so it cannot drift from the table.
 JOB_CANCELLABLE = frozenset(s for s, nxt in JOB_TRANSITIONS.items() if J.CANCELLED in nxt)
@@ -65,3 +93,7 @@ def job_transition_allowed(current: JobStatus | str, target: JobStatus | str) ->
 
 def run_transition_allowed(current: RunStatus | str, target: RunStatus | str) -> bool:
     return RunStatus(target) in RUN_TRANSITIONS[RunStatus(current)]
+
+
+def task_transition_allowed(current: TaskStatus | str, target: TaskStatus | str) -> bool:
+    return TaskStatus(target) in TASK_TRANSITIONS[TaskStatus(current)]

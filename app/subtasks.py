@@ -1,11 +1,12 @@
 """Child jobs: spawning them within limits, and waking the parent when they all end.
 
-A child inherits its parent's owner, visibility and tier and lives in the parent's
-workspace under `subtasks/N/`. The job-end hook below runs in whatever transaction
-ends a child (worker, cancel, sweep): it writes `subtasks/N/result.md` into the
-parent's workspace, tells the parent (a user-input artifact, so the re-run movement
-sees it in its prompt) and, once no child is left running, moves the parent
-`waiting_subtasks -> queued` and sends its pending run after commit.
+A child inherits its parent's owner, visibility and tier and works in the parent's
+workspace under `subtasks/N/`. That folder is an engine-owned column of the child
+(`jobs.workspace`, relative to WORKSPACE_ROOT), never something a request can set.
+The job-end hooks below run in whatever unit of work ends a child (worker, cancel,
+sweep): the child's result is written to `subtasks/N/result.md` in the parent's
+workspace and given to the parent as a user input; once no child is left running, the
+parent goes `waiting_subtasks -> queued` and its pending run is sent after commit.
 """
 
 from __future__ import annotations
@@ -17,32 +18,27 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select
 
-from app.artifacts import add_input
 from app.config import Settings
-from app.db import db
-from app.jobs import Dispatch, cancel_job, create_job, resume_job, send_all
-from app.lifecycle import AfterCommit, on_job_end, run_after_commit
+from app.ledger import INPUT, Work, add_artifact, cancel, create, resume, unit_of_work
 from app.models import Job
 from app.status import JOB_TERMINAL, JobStatus
-from app.transitions import lock_job, record_event
 from pieces import Movement, Piece
 
 log = logging.getLogger(__name__)
 RESULT_PREVIEW = 4000
+_jobs = Job.__table__
 
 
 class SubtaskRefused(Exception):
-    """Beyond a limit, or a piece that cannot be loaded; the message goes to the model."""
+    """Beyond a limit, or a parent that cannot take children; the message goes to the model."""
 
 
 def _settings() -> Settings:
     return current_app.extensions["legato.settings"]
 
 
-def workspace_of(job: Job, settings: Settings) -> Path:
-    """Where a job's files live: its own folder, or its slot inside its parent's."""
-    custom = (job.payload or {}).get("workspace")
-    return Path(custom) if custom else settings.workspaces_dir / str(job.id)
+def folder_of(settings: Settings, job_id: uuid.UUID, workspace: str | None) -> Path:
+    return settings.workspaces_dir / (workspace or str(job_id))
 
 
 def agent_piece(agent: str) -> Piece:
@@ -50,121 +46,148 @@ def agent_piece(agent: str) -> Piece:
     return Piece(
         name=f"agent-{agent}",
         initial_movement="respond",
-        movements=[Movement(name="respond", agent=agent, instruction="{task}")],
+        movements=[
+            Movement(
+                name="respond",
+                agent=agent,
+                rules=[{"index": 0, "condition": "Done", "label": "Done", "next": "COMPLETE"}],
+            )
+        ],
     )
 
 
-def open_children(parent_id: uuid.UUID) -> int:
-    return db.session.scalar(
+def open_children(work_or_conn, parent_id: uuid.UUID) -> int:
+    conn = getattr(work_or_conn, "conn", work_or_conn)
+    return conn.execute(
         select(func.count())
-        .select_from(Job)
-        .where(Job.parent_job_id == parent_id, Job.status.notin_([s.value for s in JOB_TERMINAL]))
-    )
+        .select_from(_jobs)
+        .where(
+            _jobs.c.parent_job_id == parent_id,
+            _jobs.c.status.notin_([s.value for s in JOB_TERMINAL]),
+        )
+    ).scalar_one()
 
 
 def spawn(
-    parent_id: uuid.UUID, title: str, instruction: str, piece: Piece
-) -> tuple[Job, int, list[Dispatch]]:
-    """Create child N of a running parent in the caller's transaction; commit, then send."""
+    work: Work, parent_id: uuid.UUID, title: str, instruction: str, piece: Piece
+) -> tuple[uuid.UUID, int]:
+    """Create child N of a running parent; its runs are sent after the unit commits."""
     settings = _settings()
-    status = lock_job(parent_id)
-    if status != JobStatus.RUNNING:
-        raise SubtaskRefused(f"the parent job is {status}; no subtasks can be started")
-    parent = db.session.get(Job, parent_id, populate_existing=True)
+    if work.job_status != JobStatus.RUNNING:
+        raise SubtaskRefused(f"the parent job is {work.job_status}; no subtasks can be started")
+    parent = work.conn.execute(select(_jobs).where(_jobs.c.id == parent_id)).first()
     depth = parent.subtask_depth + 1
     if depth > settings.subtask_max_depth:
         raise SubtaskRefused(
             f"subtask depth limit reached: this job is at depth {parent.subtask_depth} and "
             f"SUBTASK_MAX_DEPTH is {settings.subtask_max_depth}"
         )
-    count = db.session.scalar(
-        select(func.count()).select_from(Job).where(Job.parent_job_id == parent_id)
-    )
+    count = work.conn.execute(
+        select(func.count()).select_from(_jobs).where(_jobs.c.parent_job_id == parent_id)
+    ).scalar_one()
     if count >= settings.subtask_max_per_parent:
         raise SubtaskRefused(
             f"subtask limit reached: this job already started {count} subtasks "
             f"(SUBTASK_MAX_PER_PARENT is {settings.subtask_max_per_parent})"
         )
     index = count + 1
-    folder = workspace_of(parent, settings) / "subtasks" / str(index)
-    child, dispatches = create_job(
+    folder = str(Path(parent.workspace or str(parent_id)) / "subtasks" / str(index))
+    child_id, dispatches = create(
+        work,
         owner_id=parent.owner_id,
         instruction=instruction,
         piece=piece,
         tier=parent.tier,
         max_attempts=parent.max_attempts,
         visibility=parent.visibility,
-        payload={"subtask_index": index, "subtask_title": title, "workspace": str(folder)},
+        payload={"subtask_title": title},
         parent_job_id=parent_id,
         subtask_depth=depth,
+        workspace=folder,
+        subtask_index=index,
     )
-    record_event(
-        parent_id,
+    work.event(
         "subtask_spawned",
+        parent_id,
         index=index,
         title=title,
-        child_job_id=str(child.id),
+        child_job_id=str(child_id),
         piece=piece.name,
     )
-    return child, index, dispatches
+    work.after_all([d.send for d in dispatches])
+    return child_id, index
 
 
-@on_job_end
-def _child_ended(job_id: uuid.UUID, status: str) -> list[AfterCommit]:
-    row = db.session.execute(
+def child_ended(work: Work, job_id: uuid.UUID, status: str) -> None:
+    """Job-end hook: tell the parent, and resume it when its last child has ended."""
+    row = work.conn.execute(
         select(
-            Job.parent_job_id, Job.payload, Job.result, Job.error_summary, Job.abort_reason
-        ).where(Job.id == job_id)
+            _jobs.c.parent_job_id,
+            _jobs.c.payload,
+            _jobs.c.subtask_index,
+            _jobs.c.result,
+            _jobs.c.error_summary,
+            _jobs.c.abort_reason,
+        ).where(_jobs.c.id == job_id)
     ).first()
     if row is None or row.parent_job_id is None:
-        return []
-    parent_status = lock_job(row.parent_job_id)
-    if parent_status is None or parent_status in JOB_TERMINAL:
-        return []
-    parent = db.session.get(Job, row.parent_job_id, populate_existing=True)
-    payload = row.payload or {}
-    index = payload.get("subtask_index", "?")
-    title = payload.get("subtask_title", "")
+        return
+    parent = work.conn.execute(
+        select(_jobs.c.id, _jobs.c.status, _jobs.c.attempt, _jobs.c.workspace)
+        .where(_jobs.c.id == row.parent_job_id)
+        .with_for_update()
+    ).first()
+    if parent is None or parent.status in JOB_TERMINAL:
+        return
+    index = row.subtask_index or "?"
+    title = (row.payload or {}).get("subtask_title", "")
     body = row.result if status == JobStatus.SUCCEEDED else (row.abort_reason or row.error_summary)
     text = f"# Subtask {index}: {title}\n\nstatus: {status}\njob: {job_id}\n\n{body or ''}\n"
-    _write_result(workspace_of(parent, _settings()), index, text)
-    add_input(
+    _write_result(folder_of(_settings(), parent.id, parent.workspace), index, text)
+    add_artifact(
+        work,
         parent.id,
+        INPUT,
+        "input",
         f"Subtask {index} ({title}) {status}; full result in subtasks/{index}/result.md:\n"
         f"{(body or '')[:RESULT_PREVIEW]}",
         parent.attempt,
     )
-    record_event(parent.id, "subtask_ended", index=index, child_job_id=str(job_id), status=status)
-    if parent_status != JobStatus.WAITING_SUBTASKS or open_children(parent.id):
-        return []
-    dispatches = resume_job(parent, JobStatus.WAITING_SUBTASKS, "all subtasks ended")
-    return [lambda: send_all(dispatches)]
+    work.event("subtask_ended", parent.id, index=index, child_job_id=str(job_id), status=status)
+    if parent.status != JobStatus.WAITING_SUBTASKS or open_children(work, parent.id):
+        return
+    resume(work, parent.id, JobStatus.WAITING_SUBTASKS, "all subtasks ended")
 
 
-@on_job_end
-def _orphaned_children(job_id: uuid.UUID, status: str) -> list[AfterCommit]:
-    """A parent that ends takes its unfinished children with it.
+def orphan_children(work: Work, job_id: uuid.UUID, status: str) -> None:
+    """Job-end hook: a parent that ends takes its unfinished children with it.
 
-    After commit, one child per transaction: cancelling a child inside the parent's
+    After commit, one child per unit of work: cancelling a child inside the parent's
     transaction would lock child after parent, while a child that is ending locks
     parent after child (a deadlock).
     """
-    children = db.session.scalars(
-        select(Job.id).where(
-            Job.parent_job_id == job_id, Job.status.notin_([s.value for s in JOB_TERMINAL])
+    children = (
+        work.conn.execute(
+            select(_jobs.c.id).where(
+                _jobs.c.parent_job_id == job_id,
+                _jobs.c.status.notin_([s.value for s in JOB_TERMINAL]),
+            )
         )
-    ).all()
+        .scalars()
+        .all()
+    )
     if not children:
-        return []
+        return
 
     def cancel_children() -> None:
         for child_id in children:
-            child = db.session.get(Job, child_id)
-            after = cancel_job(child, f"parent job {job_id} {status}") if child else None
-            db.session.commit()
-            run_after_commit(after or [])
+            with unit_of_work(child_id) as child:
+                if child.job_status in JOB_TERMINAL or child.job_status is None:
+                    child.discard()
+                    continue
+                cancel(child, child_id, f"parent job {job_id} {status}")
 
-    return [cancel_children]
+    work.after(cancel_children)
 
 
 def _write_result(root: Path, index: object, text: str) -> None:

@@ -1,35 +1,40 @@
-"""legato's piece engine: TAKT-compatible workflow files, resolved, validated and evaluated.
+"""legato's piece engine: TAKT pieces and workflows, resolved, validated and evaluated.
 
 Pure code. Nothing here imports the rest of legato, and the only I/O is reading piece
-and facet files while loading; everything after that works on the resolved ``Piece``.
+and facet files while loading; everything after that works on the resolved ``Piece``:
+the prompts of each phase, the movement program (``program.next_step``), the status
+judgment, aggregates, loop monitors and the routing decision (``routing.route``).
 """
 
-from pieces.conditions import ConditionSyntaxError, parse_condition
+from pieces.conditions import ConditionSyntaxError, parse_piece_condition
 from pieces.library import BUILTIN_DIR, PieceLibrary, compile_piece
-from pieces.loops import LoopTrigger, check_loop_monitors, loop_judge_prompt, trailing_cycles
-from pieces.model import LoopMonitor, Movement, OutputContract, Piece, Rule
-from pieces.problems import PieceInvalid, PieceNotFound, Problem, ValidationReport
-from pieces.prompt import build_prompt
-from pieces.reports import extract_reports
-from pieces.rules import (
-    RuleMatch,
-    evaluate_aggregate,
-    judge_prompt,
-    last_tag,
-    match_by_tag,
-    needs_judge,
-    parse_judge_reply,
-    strip_tags,
-    unmatched_summary,
+from pieces.model import (
+    ABORT,
+    COMPLETE,
+    LoopMonitor,
+    Movement,
+    OutputContract,
+    Piece,
+    Rule,
+    TeamLeader,
 )
-from pieces.variables import PromptContext, expand
+from pieces.problems import PieceInvalid, PieceNotFound, Problem, ValidationReport
+from pieces.program import Answer, Call, MovementSpec, Outcome, SubResult, next_step
+from pieces.prompt import phase1_prompt, system_prompt
+from pieces.routing import Route, route
+from pieces.variables import PromptContext
 
 __all__ = [
+    "ABORT",
     "BUILTIN_DIR",
+    "COMPLETE",
+    "Answer",
+    "Call",
     "ConditionSyntaxError",
     "LoopMonitor",
-    "LoopTrigger",
     "Movement",
+    "MovementSpec",
+    "Outcome",
     "OutputContract",
     "Piece",
     "PieceInvalid",
@@ -37,23 +42,15 @@ __all__ = [
     "PieceNotFound",
     "Problem",
     "PromptContext",
+    "Route",
     "Rule",
-    "RuleMatch",
+    "SubResult",
+    "TeamLeader",
     "ValidationReport",
-    "build_prompt",
-    "check_loop_monitors",
     "compile_piece",
-    "evaluate_aggregate",
-    "expand",
-    "extract_reports",
-    "judge_prompt",
-    "last_tag",
-    "loop_judge_prompt",
-    "match_by_tag",
-    "needs_judge",
-    "parse_condition",
-    "parse_judge_reply",
-    "strip_tags",
-    "trailing_cycles",
-    "unmatched_summary",
+    "next_step",
+    "parse_piece_condition",
+    "phase1_prompt",
+    "route",
+    "system_prompt",
 ]

@@ -1,15 +1,21 @@
-"""Rule condition syntax: plain text, ``ai("…")``, ``all("…", …)`` and ``any("…", …)``."""
+"""Rule conditions as TAKT 0.31 reads them: a label, ``ai("…")``, ``all(…)`` or ``any(…)``.
+
+0.31 recognises ``ai("text")`` by the pattern ``^ai\\("(.+)"\\)$`` and aggregates by
+``^(all|any)\\((.+)\\)$``, whose arguments are the double-quoted strings inside; anything
+else is a plain label judged by Phase 3. The workflow dialect's grammar (``when(…)``,
+``label && when(…)``) lives in ``pieces.workflow.conditions``.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
-ConditionKind = Literal["text", "ai", "all", "any"]
+from pieces.model import ConditionKind
 
-# No space allowed before "(" so that prose such as "all (minor) issues fixed" stays plain text.
-_CALL = re.compile(r"^(ai|all|any)\((.*)\)$", re.DOTALL)
-_ARG = re.compile(r"""\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*(,|$)""", re.DOTALL)
+_AI = re.compile(r"^ai\(\"(.+)\"\)$")
+_AGGREGATE = re.compile(r"^(all|any)\((.+)\)$")
+_QUOTED = re.compile(r'"([^"]+)"')
 
 
 class ConditionSyntaxError(ValueError):
@@ -18,51 +24,22 @@ class ConditionSyntaxError(ValueError):
 
 class ParsedCondition(NamedTuple):
     kind: ConditionKind
-    text: str  # what the agent and the judge are shown
-    args: list[str]
+    label: str | None  # the label, or the ai() text
+    args: list[str]  # aggregate arguments
+    when: str | None = None
 
 
-def _unescape(raw: str) -> str:
-    return re.sub(r"\\(.)", r"\1", raw)
-
-
-def parse_args(inner: str) -> list[str]:
-    """Parse a comma-separated list of quoted strings; raises ConditionSyntaxError."""
-    args: list[str] = []
-    pos = 0
-    if not inner.strip():
-        return args
-    while pos < len(inner):
-        m = _ARG.match(inner, pos)
-        if not m:
-            raise ConditionSyntaxError("arguments must be quoted strings separated by commas")
-        args.append(_unescape(m.group(1) if m.group(1) is not None else m.group(2)))
-        pos = m.end()
-        if m.group(3) == "" and pos < len(inner):
-            raise ConditionSyntaxError("arguments must be quoted strings separated by commas")
-        if m.group(3) == "," and pos >= len(inner):
-            raise ConditionSyntaxError("trailing comma after the last argument")
-    return args
-
-
-def parse_condition(raw: str) -> ParsedCondition:
-    text = raw.strip()
-    m = _CALL.match(text)
-    if not m:
-        return ParsedCondition("text", text, [])
-    kind = m.group(1)
-    args = parse_args(m.group(2))
-    if not args:
-        raise ConditionSyntaxError(f"{kind}() needs at least one quoted argument")
-    if kind == "ai":
-        if len(args) != 1:
-            raise ConditionSyntaxError(f"ai() takes exactly one argument, got {len(args)}")
-        return ParsedCondition("ai", args[0].strip(), [])
-    return ParsedCondition(kind, text, [a.strip() for a in args])  # type: ignore[arg-type]
-
-
-def same_outcome(a: str | None, b: str | None) -> bool:
-    """Outcomes compare loosely: agents and authors disagree on case and spacing."""
-    if a is None or b is None:
-        return False
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+def parse_piece_condition(raw: str) -> ParsedCondition:
+    """Parse one 0.31 condition; raises ConditionSyntaxError as 0.31's loader would."""
+    m = _AI.match(raw)
+    if m:
+        return ParsedCondition("ai", m.group(1), [])
+    m = _AGGREGATE.match(raw)
+    if m:
+        args = _QUOTED.findall(m.group(2))
+        if not args:
+            raise ConditionSyntaxError(
+                f'{m.group(1)}() needs double-quoted arguments, e.g. {m.group(1)}("approved")'
+            )
+        return ParsedCondition(m.group(1), None, args)  # type: ignore[arg-type]
+    return ParsedCondition("label", raw, [])

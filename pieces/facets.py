@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from pieces.problems import Problem, closest
-from pieces.schema import SECTION_OF_KIND, Ref
+from pieces.schema import Ref
 
 KIND_NOUN = {
     "personas": "persona",
@@ -22,7 +22,6 @@ KIND_NOUN = {
 }
 
 _NAME = re.compile(r"^[\w-]+(?:\.[\w-]+)*$")
-_PATH_SUFFIXES = (".md", ".markdown", ".txt")
 MAX_FACET_BYTES = 256 * 1024
 
 
@@ -44,19 +43,9 @@ def inside(base: Path, rel: str | Path, start: Path | None = None) -> Path:
     return target
 
 
-def classify(value: str) -> str:
-    """'inline', 'path' or 'name': how a facet reference should be read."""
-    text = value.strip()
-    if "\n" in text:
-        return "inline"
-    lowered = text.lower()
-    if lowered.endswith(_PATH_SUFFIXES) or text.startswith(("./", "../", "/", "~", ".\\")):
-        return "path"
-    if any(ch.isspace() for ch in text):
-        return "inline"
-    if "/" in text or "\\" in text:
-        return "path"
-    return "name" if _NAME.match(text) else "inline"
+def is_path(value: str) -> bool:
+    """TAKT's test for a resource path: ``./``, ``../``, ``/``, ``~``, or ending in ``.md``."""
+    return value.startswith(("./", "../", "/", "~")) or value.endswith(".md")
 
 
 class FacetResolver:
@@ -81,7 +70,7 @@ class FacetResolver:
                 self.libraries.append(lib)
         self.sections = sections
         self.problems = problems
-        self._section_texts: dict[tuple[str, str], str | None] = {}
+        self._section_texts: dict[tuple[str, str], tuple[str, bool]] = {}
         for kind, entries in sections.items():
             for key, ref in entries.items():
                 self._section_texts[(kind, key)] = self._section_entry(ref)
@@ -89,15 +78,18 @@ class FacetResolver:
     def _error(self, ref: Ref, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(ref.path, message, hint, "error"))
 
-    def _section_entry(self, ref: Ref) -> str | None:
-        if "\n" in ref.value.strip():
-            return ref.value.strip()
-        return self._read_relative(ref)
+    def _section_entry(self, ref: Ref) -> tuple[str, bool]:
+        # A section value is a file when it names an existing .md file, else inline text.
+        value = ref.value.strip()
+        if value.endswith(".md"):
+            text = self._read_path(ref, value)
+            if text is not None:
+                return text, True
+        return value, False
 
-    def _read_relative(self, ref: Ref) -> str | None:
-        rel = ref.value.strip()
+    def _read_path(self, ref: Ref, rel: str) -> str | None:
+        """The file's text, or None when there is no such file. Escapes are errors."""
         if self.piece_dir is None or self.base is None:
-            self._error(ref, f'cannot resolve path "{rel}"', "the piece has no file location")
             return None
         if rel.startswith("~") or Path(rel).is_absolute():
             self._error(ref, f'path "{rel}" escapes its base folder', "use a relative path")
@@ -110,7 +102,6 @@ class FacetResolver:
             )
             return None
         if not target.is_file():
-            self._error(ref, f'file "{rel}" not found', "paths are relative to the piece file")
             return None
         return self._read(ref, target)
 
@@ -134,23 +125,57 @@ class FacetResolver:
         return list(dict.fromkeys(found))
 
     def resolve(self, kind: str, ref: Ref | None) -> str | None:
-        """The text a reference stands for, or None (with a problem recorded)."""
+        """The text a reference stands for, resolved as TAKT resolves it (SEMANTICS.md §7.1).
+
+        A section key, then a path relative to the piece file, then a facet name in the
+        libraries; a reference that resolves nowhere is used as literal text (that is why
+        ``format: report`` works in TAKT). A missing path is worth a warning.
+        """
+        text, _ = self.resolve_with_origin(kind, ref)
+        return text
+
+    def resolve_with_origin(self, kind: str, ref: Ref | None) -> tuple[str | None, bool]:
+        """(text, came from a file)."""
         if ref is None:
-            return None
+            return None, False
         value = ref.value.strip()
         if not value:
             self._error(ref, "must not be empty")
-            return None
+            return None, False
         if (kind, value) in self._section_texts:
             return self._section_texts[(kind, value)]
-        how = classify(value)
-        if how == "inline":
-            return value
-        if how == "path":
-            return self._read_relative(ref)
-        return self._by_name(kind, ref, value)
+        if is_path(value):
+            text = self._read_path(ref, value)
+            if text is not None:
+                return text, True
+            if not any(p.path == ref.path and p.severity == "error" for p in self.problems):
+                self.problems.append(
+                    Problem(
+                        ref.path,
+                        f'file "{value}" not found; the text itself is used, as TAKT does',
+                        "paths are relative to the piece file",
+                        "warning",
+                    )
+                )
+            return value, False
+        found = self._by_name(kind, ref, value)
+        if found is not None:
+            return found, True
+        if _NAME.match(value) and (near := closest(value, self.names(kind))):
+            # Used as literal text, as TAKT does; but a near miss is most likely a typo.
+            self.problems.append(
+                Problem(
+                    ref.path,
+                    f'{KIND_NOUN[kind]} "{value}" is not a facet; the text itself is used',
+                    f'did you mean "{near}"?',
+                    "warning",
+                )
+            )
+        return value, False
 
     def _by_name(self, kind: str, ref: Ref, name: str) -> str | None:
+        if not _NAME.match(name):
+            return None
         for lib in self.libraries:
             rel = Path("facets", kind, f"{name}.md")
             if not (lib / rel).exists():
@@ -162,12 +187,4 @@ class FacetResolver:
                 return None
             if target.is_file():
                 return self._read(ref, target)
-        suggestion = closest(name, self.names(kind))
-        section = SECTION_OF_KIND[kind]
-        hint = (
-            f'did you mean "{suggestion}"?'
-            if suggestion
-            else f"not a key of {section} and no facets/{kind}/{name}.md in any library"
-        )
-        self._error(ref, f'{KIND_NOUN[kind]} "{name}" not found', hint)
         return None

@@ -13,7 +13,14 @@ from pathlib import Path
 from pieces.facets import FacetResolver, PathEscape, inside
 from pieces.model import Piece
 from pieces.parse import parse_piece
-from pieces.problems import PieceInvalid, PieceNotFound, Problem, ValidationReport, closest
+from pieces.problems import (
+    PieceInvalid,
+    PieceNotFound,
+    Problem,
+    ValidationReport,
+    closest,
+    hint_budget,
+)
 from pieces.resolve import build_piece
 from pieces.validate import check_raw, check_resolved
 from pieces.yamlio import load_yaml
@@ -22,7 +29,12 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 _SUFFIXES = (".yaml", ".yml")
-MAX_PIECE_BYTES = 512 * 1024
+MAX_PIECE_BYTES = 1024 * 1024
+# Bounds on what one piece may ask of validation and of a job: generous for real pieces
+# (TAKT's largest builtin has 30 movements of at most 12 rules), small enough that any
+# accepted file validates in linear time.
+MAX_MOVEMENTS = 200
+MAX_RULES = 2000
 
 
 def _safe(name: str) -> bool:
@@ -37,8 +49,45 @@ def compile_piece(
     source: str | None = None,
 ) -> tuple[Piece | None, ValidationReport]:
     """Parse, check and resolve one piece; the Piece is None whenever there are errors."""
+    with hint_budget():
+        return _compile(text, piece_dir, libraries, default_name, source)
+
+
+def shape_problems(data: object) -> list[Problem]:
+    """Refuse, before any detailed check, a piece too big to be worth validating."""
+    if not isinstance(data, dict):
+        return []
+    key = "movements" if "movements" in data else "steps"
+    steps = data.get(key)
+    if not isinstance(steps, list):
+        return []
+    if len(steps) > MAX_MOVEMENTS:
+        return [Problem(key, f"too many {key}: {len(steps)} (at most {MAX_MOVEMENTS})")]
+    members = [m for s in steps if isinstance(s, dict) for m in [s, *_as_list(s.get("parallel"))]]
+    rules = sum(len(_as_list(m.get("rules"))) for m in members if isinstance(m, dict))
+    if rules > MAX_RULES:
+        return [Problem(key, f"too many rules: {rules} (at most {MAX_RULES})")]
+    return []
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _compile(
+    text: str,
+    piece_dir: Path | None,
+    libraries: Sequence[Path],
+    default_name: str | None,
+    source: str | None,
+) -> tuple[Piece | None, ValidationReport]:
+    if len(text.encode("utf-8", "replace")) > MAX_PIECE_BYTES:
+        problem = Problem("", f"piece is larger than {MAX_PIECE_BYTES // 1024} KiB")
+        return None, ValidationReport(source=source, problems=[problem])
     data, problems, usable = load_yaml(text)
-    if not usable:
+    if usable:
+        problems += shape_problems(data)
+    if not usable or (problems and any(p.severity == "error" for p in problems)):
         return None, ValidationReport(source=source, problems=problems)
     raw, found = parse_piece(data)
     problems += found

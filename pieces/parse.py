@@ -17,12 +17,15 @@ from pieces.schema import (
     PIECE_KEYS,
     RULE_KEYS,
     SECTION_OF_KIND,
+    SESSION_MODES,
+    TEAM_LEADER_KEYS,
     RawContract,
     RawJudge,
     RawLoopMonitor,
     RawMovement,
     RawPiece,
     RawRule,
+    RawTeamLeader,
     Ref,
 )
 
@@ -172,7 +175,7 @@ def parse_piece(data: Any) -> tuple[RawPiece, list[Problem]]:
             limit = older
         elif "max_movements" in m:
             w.warn("max_iterations", "ignored because max_movements is also given")
-    raw.max_movements = limit or 30
+    raw.max_movements = limit or 10
     raw.initial_movement = w.string(m, "initial_movement", "")
     for kind, section in SECTION_OF_KIND.items():
         raw.sections[kind] = _section(w, m, section)
@@ -192,8 +195,27 @@ def parse_piece(data: Any) -> tuple[RawPiece, list[Problem]]:
     ]
     config = m.get("piece_config")
     if config is not None and (cm := w.mapping(config, "piece_config")) is not None:
-        _ignored(w, cm, "piece_config")
+        _piece_config(w, cm, raw)
     return raw, w.problems
+
+
+def _piece_config(w: Walker, m: dict, raw: RawPiece) -> None:
+    """`piece_config.provider_options.<p>.allowed_tools` is every movement's default tool
+    list (a movement's own provider_options replace it, as TAKT merges them); the other
+    provider settings mean nothing to legato and are reported once each."""
+    for key, value in m.items():
+        where = at("piece_config", str(key))
+        if key != "provider_options":
+            _ignored(w, {key: value}, "piece_config")
+            continue
+        for provider, options in (w.mapping(value, where) or {}).items():
+            ppath = at(where, str(provider))
+            for name, setting in (w.mapping(options, ppath) or {}).items():
+                if name == "allowed_tools":
+                    tools = w.strings(options, "allowed_tools", ppath)
+                    raw.default_tools = list(dict.fromkeys([*(raw.default_tools or []), *tools]))
+                else:
+                    _ignored(w, {name: setting}, ppath)
 
 
 def _ignored(w: Walker, m: dict, path: str) -> None:
@@ -248,17 +270,32 @@ def _movement(w: Walker, item: Any, path: str, nested: bool) -> RawMovement | No
     w.unknown_keys(m, MOVEMENT_KEYS, path)
     mv = RawMovement(path=path)
     mv.name = w.string(m, "name", path, required=True)
+    mv.description = w.string(m, "description", path)
     mv.persona = w.ref(m, "persona", path)
     mv.persona_name = w.string(m, "persona_name", path)
     mv.policy = w.refs(m, "policy", path)
     mv.knowledge = w.refs(m, "knowledge", path)
     mv.instruction = w.ref(m, "instruction", path)
-    mv.instruction_template = w.string(m, "instruction_template", path)
+    mv.instruction_template = w.ref(m, "instruction_template", path)
+    if mv.instruction_template is not None:
+        w.warn(
+            at(path, "instruction_template"),
+            "deprecated alias of instruction",
+            "TAKT reads it as instruction; rename the key",
+        )
     mv.edit = w.boolean(m, "edit", path)
     mode_key = "required_permission_mode" if "required_permission_mode" in m else "permission_mode"
     mv.required_permission_mode = w.string(m, mode_key, path)
     mv.allowed_tools = w.strings(m, "allowed_tools", path)
+    mv.tools_given = "allowed_tools" in m
     mv.session = w.string(m, "session", path)
+    if mv.session is not None and mv.session not in SESSION_MODES:
+        w.error(
+            at(path, "session"),
+            f'unknown session mode "{mv.session}"',
+            did_you_mean(mv.session, SESSION_MODES) or "continue or refresh",
+        )
+        mv.session = None
     previous = w.boolean(m, "pass_previous_response", path)
     mv.pass_previous_response = True if previous is None else previous
     mv.model = w.string(m, "model", path)
@@ -270,6 +307,17 @@ def _movement(w: Walker, item: Any, path: str, nested: bool) -> RawMovement | No
     mv.rules = _rules(w, m, path)
     _provider_options(w, m, path, mv)
     mv.contracts = _contracts(w, m, path)
+    if m.get("team_leader") is not None:
+        mv.team_leader = _team_leader(w, m["team_leader"], at(path, "team_leader"))
+    if "arpeggio" in m:
+        w.error(
+            at(path, "arpeggio"),
+            "arpeggio is not supported by legato",
+            "no TAKT builtin piece uses it; split the data into jobs instead",
+        )
+    exclusive = [k for k in ("parallel", "team_leader", "arpeggio") if m.get(k) is not None]
+    if len(exclusive) > 1:
+        w.error(path, f"{' and '.join(exclusive)} are mutually exclusive")
     if "parallel" in m:
         mv.is_parallel = True
         if nested:
@@ -295,6 +343,7 @@ def _provider_options(w: Walker, m: dict, path: str, mv: RawMovement) -> None:
         om = w.mapping(options, ppath)
         for key in om or {}:
             if key == "allowed_tools":
+                mv.tools_given = True
                 for tool in w.strings(om, "allowed_tools", ppath):
                     if tool not in mv.allowed_tools:
                         mv.allowed_tools.append(tool)
@@ -334,11 +383,13 @@ def _contract(w: Walker, item: Any, path: str) -> RawContract | None:
         name = w.string(cm, "name", path, required=True)
         if name is None:
             return None
+        use_judge = w.boolean(cm, "use_judge", path)
         return RawContract(
             path=path,
             name=name.strip(),
             format=w.ref(cm, "format", path),
-            use_judge=bool(w.boolean(cm, "use_judge", path)),
+            order=w.ref(cm, "order", path),
+            use_judge=True if use_judge is None else use_judge,
         )
     if len(cm) != 1:
         w.error(path, "expected {name, format, use_judge} or a single {Label: file} pair")
@@ -350,6 +401,34 @@ def _contract(w: Walker, item: Any, path: str) -> RawContract | None:
     return RawContract(path=path, name=file.strip(), label=str(label))
 
 
+def _team_leader(w: Walker, item: Any, path: str) -> RawTeamLeader | None:
+    m = w.mapping(item, path)
+    if m is None:
+        return None
+    w.unknown_keys(m, TEAM_LEADER_KEYS, path)
+    tl = RawTeamLeader(path=path)
+    tl.persona = w.ref(m, "persona", path)
+    tl.part_persona = w.ref(m, "part_persona", path)
+    max_parts = w.integer(m, "max_parts", path)
+    if max_parts is not None and max_parts > 3:
+        w.error(at(path, "max_parts"), f"must be at most 3, got {max_parts}")
+    elif max_parts is not None:
+        tl.max_parts = max_parts
+    refill = w.integer(m, "refill_threshold", path, minimum=0)
+    if refill is not None:
+        tl.refill_threshold = refill
+    if tl.refill_threshold > tl.max_parts:
+        w.error(at(path, "refill_threshold"), "must be less than or equal to max_parts")
+    timeout = w.integer(m, "timeout_ms", path)
+    if timeout is not None:
+        tl.timeout_ms = timeout
+    if "part_allowed_tools" in m:
+        tl.part_allowed_tools = w.strings(m, "part_allowed_tools", path)
+    tl.part_edit = w.boolean(m, "part_edit", path)
+    tl.part_permission_mode = w.string(m, "part_permission_mode", path)
+    return tl
+
+
 def _loop_monitor(w: Walker, item: Any, path: str) -> RawLoopMonitor | None:
     m = w.mapping(item, path)
     if m is None:
@@ -359,12 +438,14 @@ def _loop_monitor(w: Walker, item: Any, path: str) -> RawLoopMonitor | None:
     if "cycle" not in m:
         w.error(at(path, "cycle"), "missing required key")
     lm.cycle = w.strings(m, "cycle", path)
-    if "cycle" in m and not lm.cycle and isinstance(m["cycle"], list):
-        w.error(at(path, "cycle"), "must name at least one movement")
-    if "threshold" not in m:
-        w.error(at(path, "threshold"), "missing required key")
+    if "cycle" in m and len(lm.cycle) < 2 and isinstance(m["cycle"], list):
+        w.error(at(path, "cycle"), "must name at least two movements")
     lm.threshold = w.integer(m, "threshold", path)
-    if m.get("judge") is not None:
+    if m.get("judge") is None:
+        w.error(
+            at(path, "judge"), "missing required key", "a loop monitor needs a judge with rules"
+        )
+    else:
         jpath = at(path, "judge")
         jm = w.mapping(m["judge"], jpath)
         if jm is not None:
@@ -373,7 +454,7 @@ def _loop_monitor(w: Walker, item: Any, path: str) -> RawLoopMonitor | None:
                 path=jpath,
                 persona=w.ref(jm, "persona", jpath),
                 instruction=w.ref(jm, "instruction", jpath),
-                instruction_template=w.string(jm, "instruction_template", jpath),
+                instruction_template=w.ref(jm, "instruction_template", jpath),
                 rules=_rules(w, jm, jpath),
             )
             if not lm.judge.rules:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -99,6 +101,22 @@ class PieceInvalid(ValueError):
         super().__init__(f'piece "{name}" is invalid: {first}{more}')
 
 
+# Did-you-mean hints cost a fuzzy comparison per candidate; one validation may compute only
+# so many of them, over a bounded candidate list, so its work stays linear in its input.
+MAX_HINTS = 50
+MAX_HINT_CANDIDATES = 200
+_hints_left: ContextVar[int | None] = ContextVar("hints_left", default=None)
+
+
+@contextmanager
+def hint_budget(count: int = MAX_HINTS) -> Iterator[None]:
+    token = _hints_left.set(count)
+    try:
+        yield
+    finally:
+        _hints_left.reset(token)
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest candidate, or None when nothing is close enough."""
     match = closest(word, candidates)
@@ -106,7 +124,17 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
-    pool = [c for c in dict.fromkeys(candidates) if c != word]
+    left = _hints_left.get()
+    if left is not None:
+        if left <= 0:
+            return None
+        _hints_left.set(left - 1)
+    pool: list[str] = []
+    for c in dict.fromkeys(candidates):
+        if c != word and abs(len(c) - len(word)) <= max(3, len(word) // 2):
+            pool.append(c)
+            if len(pool) >= MAX_HINT_CANDIDATES:
+                break
     found = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
     if found:
         return found[0]

@@ -1,128 +1,193 @@
-"""Assembling one movement's prompt from the piece, the movement and the job's state.
+"""The Phase 1 prompt and the system prompt, in TAKT's section order (SEMANTICS.md §6).
 
-Order: persona, policies, execution context, knowledge, notes/handoff, instruction
-(variables expanded, quality gates), the task unless the instruction placed it, the
-previous response, user inputs, report instructions, the status-tag block, a reminder.
+Phase 1 sections: Execution Context, Execution Rules, Knowledge, (legato: Notes from
+Earlier Jobs), Piece Context, Retry Note, User Request, Previous Response, Additional
+User Inputs, Instructions, Quality Gates, Policy. The prompt holds **no** status rules:
+the rule is chosen afterwards, by Phase 3. The wording is legato's own.
 """
 
 from __future__ import annotations
 
-from pieces.model import Movement, Piece, Rule
-from pieces.reports import report_block
-from pieces.variables import PromptContext, expand, format_user_inputs, mentions
+from pieces.model import Movement, Piece
+from pieces.variables import (
+    SOURCE_NOTICE,
+    PromptContext,
+    escape_braces,
+    prepared_previous_response,
+    replace_placeholders,
+    report_path,
+    truncate,
+)
 
-_SEPARATOR = "\n\n---\n\n"
+JOIN = "\n\n---\n\n"
 
 
-def _section(title: str, body: str | None) -> str | None:
-    body = (body or "").strip()
-    return f"# {title}\n\n{body}" if body else None
-
-
-def _working_mode(movement: Movement) -> str | None:
-    mode = movement.required_permission_mode
-    if movement.edit is False or mode == "readonly":
-        return "read-only: inspect and report, do not change any file"
-    if mode == "full":
-        return "full: you may change files and run commands in the workspace"
-    if movement.edit or mode == "edit":
-        return "edit: you may change files in the workspace"
+def _edit_rule(edit: bool | None, step: str) -> str | None:
+    if edit is True:
+        return (
+            f"**Editing is allowed in this {step}.** Create, change and delete files as the "
+            "request needs."
+        )
+    if edit is False:
+        return (
+            f"**Editing is not allowed in this {step}.** Do not create, change or delete "
+            "project files; read and search only. Reports are written in a later phase."
+        )
     return None
 
 
-def execution_context(piece: Piece, movement: Movement, ctx: PromptContext) -> str:
-    described = f" — {piece.description.strip()}" if piece.description else ""
-    lines = [
-        f"- Piece: {piece.name}{described}",
-        f"- Movement: {movement.name}",
-        f"- Iteration: {ctx.iteration} of at most {piece.max_movements} movements",
-        f"- Movement iteration: {ctx.movement_iteration} (how often this movement has run)",
-    ]
-    parent = piece.parent_of(movement.name)
-    if parent is not None:
-        others = [s.name for s in parent.parallel if s.name != movement.name]
-        lines.append(
-            f"- Runs in parallel inside {parent.name!r} alongside {', '.join(others) or 'nothing'}"
-        )
-    if movement.persona_name:
-        lines.append(f"- You act as: {movement.persona_name}")
-    if (mode := _working_mode(movement)) is not None:
-        lines.append(f"- Working mode: {mode}")
-    if movement.output_contracts:
-        lines.append(f"- Report directory: {ctx.report_dir}")
-    if ctx.cycle_count:
-        lines.append(f"- Loop cycles so far: {ctx.cycle_count}")
+def _sourced(text: str, source: str | None) -> str:
+    body, cut = truncate(text)
+    lines = [body]
+    if source and cut:
+        lines += ["", f"Source: {source}", "", SOURCE_NOTICE]
     return "\n".join(lines)
 
 
-def _instruction(piece: Piece, movement: Movement, ctx: PromptContext) -> str | None:
-    text = expand(movement.instruction, ctx, piece.max_movements) if movement.instruction else ""
-    if movement.quality_gates:
-        gates = "\n".join(f"- [ ] {g}" for g in movement.quality_gates)
-        text = f"{text}\n\n## Quality gates\nDo not finish before each holds:\n{gates}"
-    return _section("Instruction", text)
+def structure_lines(piece: Piece, current: str) -> list[str]:
+    piece_word, step = piece.words
+    lines = [f"This {piece_word} has {len(piece.movements)} {step}s:"]
+    for i, mv in enumerate(piece.movements, 1):
+        desc = f" ({mv.description})" if mv.description else ""
+        marker = " <- current" if mv.name == current else ""
+        lines.append(f"- {step.capitalize()} {i}: {mv.name}{desc}{marker}")
+    return lines
 
 
-def _reports(movement: Movement) -> str | None:
-    if not movement.output_contracts:
-        return None
-    parts = [
-        "Include each report below in your reply as its own block, exactly in this form "
-        "(the block is stored as the report file):",
-        report_block(movement.output_contracts[0].name, "...the report, in Markdown..."),
-    ]
-    for c in movement.output_contracts:
-        title = f"## {c.name}" + (f" ({c.label})" if c.label else "")
-        parts.append(f"{title}\n\n{c.format.strip()}" if c.format else title)
-    return _section("Reports", "\n\n".join(parts))
-
-
-def status_lines(rules: list[Rule]) -> str:
-    lines = []
-    for rule in rules:
-        if rule.kind in ("all", "any"):
-            continue
-        lines.append(f"[STEP:{rule.index}] = {rule.condition}")
-        if rule.appendix:
-            extra = "\n".join(f"    {line}" for line in rule.appendix.strip().splitlines())
-            lines.append(f"  If you choose this, also include:\n{extra}")
+def report_info(movement: Movement, report_dir: str) -> str:
+    lines = [f"- Report Directory: {report_dir.rstrip('/')}/"]
+    if len(movement.output_contracts) == 1:
+        name = movement.output_contracts[0].name
+        lines.append(f"- Report File: {report_path(report_dir, name)}")
+    else:
+        lines.append("- Report Files:")
+        lines += [
+            f"  - {c.name}: {report_path(report_dir, c.name)}" for c in movement.output_contracts
+        ]
     return "\n".join(lines)
 
 
-def _status(movement: Movement) -> str | None:
-    listed = status_lines(movement.rules)
-    if not listed:
-        return None
-    return _section(
-        "Status",
-        "When you are done, end your reply with the one status tag whose condition matches "
-        "the outcome, alone on the last line (for example [STEP:0]):\n\n" + listed,
-    )
-
-
-def build_prompt(piece: Piece, movement: Movement, ctx: PromptContext) -> str:
+def phase1_prompt(
+    piece: Piece,
+    movement: Movement,
+    ctx: PromptContext,
+    *,
+    knowledge_source: str | None = None,
+    policy_source: str | None = None,
+) -> str:
+    piece_word, step = piece.words
     template = movement.instruction
-    place_previous = movement.pass_previous_response and not mentions(template, "previous_response")
-    sections = [
-        _section("Persona", movement.persona),
-        _section("Policies", _SEPARATOR.join(movement.policies)),
-        _section("Execution context", execution_context(piece, movement, ctx)),
-        _section("Knowledge", _SEPARATOR.join(movement.knowledge)),
-        _section("Notes from earlier jobs", ctx.notes),
-        _section("Handoff from the previous attempt", ctx.handoff),
-        _instruction(piece, movement, ctx),
-        None if mentions(template, "task") else _section("Task", ctx.task),
-        _section("Previous response", ctx.previous_response) if place_previous else None,
-        None
-        if mentions(template, "user_inputs") or not ctx.user_inputs
-        else _section("User inputs received during this job", format_user_inputs(ctx.user_inputs)),
-        _reports(movement),
-        _status(movement),
-        _section(
-            "Reminder",
-            "Keep to the policies above; they override speed and convenience."
-            if movement.policies
-            else None,
-        ),
+    out: list[str] = ["## Execution Context", f"- Working Directory: {ctx.working_dir}", ""]
+
+    out.append("## Execution Rules")
+    if piece.dialect == "piece" or not movement.allow_git_commit:
+        out.append(
+            "- **Do not run `git commit` or `git add`.** legato commits the workspace after "
+            f"each {step}; untracked files are expected."
+        )
+    out.append("- **Do not `cd` in shell commands.** The working directory is already right.")
+    if rule := _edit_rule(movement.edit, step):
+        out.append(f"- {rule}")
+    for prose in piece.all_steps_rules:
+        out.append(prose)
+    out.append("This section is metadata; answer in the language of the rest of the prompt.")
+
+    if movement.knowledge:
+        out += ["", "## Knowledge", "Reference material for this " + step + "; it may be cut."]
+        out += ["", _sourced(JOIN.join(movement.knowledge), knowledge_source)]
+    if ctx.notes:
+        out += ["", "## Notes from Earlier Jobs", ctx.notes.strip()]
+
+    out += [
+        "",
+        f"## {piece_word.capitalize()} Context",
+        f"- {piece_word.capitalize()}: {piece.name}",
     ]
-    return "\n\n".join(s for s in sections if s) + "\n"
+    if piece.description:
+        out += [f"- Description: {piece.description}", ""]
+    out += structure_lines(piece, movement.name)
+    limit = "infinite" if piece.max_movements is None else piece.max_movements
+    out += [
+        "",
+        f"- Iteration: {ctx.iteration}/{limit} ({piece_word}-wide)",
+        f"- {step.capitalize()} Iteration: {ctx.movement_iteration} (times this {step} has run)",
+        f"- {step.capitalize()}: {movement.name}",
+    ]
+    if movement.output_contracts:
+        out += [
+            report_info(movement, ctx.report_dir),
+            "",
+            "**Note:** this is Phase 1, the work itself. The reports are written afterwards, "
+            "in Phase 2, from what you find here.",
+        ]
+
+    if ctx.retry_note:
+        out += ["", "## Retry Note", escape_braces(ctx.retry_note)]
+    if "{task}" not in template:
+        out += ["", "## User Request", escape_braces(ctx.task)]
+    if (
+        movement.pass_previous_response
+        and ctx.previous_response
+        and "{previous_response}" not in template
+    ):
+        out += ["", "## Previous Response", escape_braces(prepared_previous_response(ctx))]
+    if "{user_inputs}" not in template:
+        out += ["", "## Additional User Inputs", escape_braces("\n".join(ctx.user_inputs))]
+    for prose in piece.all_steps_rules_before:
+        out += ["", prose]
+
+    instructions = replace_placeholders(
+        template,
+        ctx,
+        max_movements=piece.max_movements,
+        pass_previous_response=movement.pass_previous_response,
+        dialect=piece.dialect,
+    )
+    out += ["", "## Instructions", instructions]
+    if movement.quality_gates:
+        out += ["", "## Quality Gates", f"Before this {step} is finished, each must hold:", ""]
+        out += [f"- {gate}" for gate in movement.quality_gates]
+    if movement.policies:
+        out += ["", "## Policy", f"These policies bind this {step}; follow them."]
+        out += ["", _sourced(JOIN.join(movement.policies), policy_source)]
+    return "\n".join(out) + "\n"
+
+
+def system_prompt(
+    piece: Piece, movement: Movement, persona: str | None = None, persona_file: bool | None = None
+) -> str | None:
+    """The persona, framed with the piece's flow when it came from a file (TAKT's rule)."""
+    persona = movement.persona if persona is None else persona
+    from_file = movement.persona_file if persona_file is None else persona_file
+    if not persona:
+        return None
+    if not from_file:
+        return persona
+    piece_word, step = piece.words
+    names = [mv.name for mv in piece.movements]
+    position = f"{names.index(movement.name) + 1}/{len(names)}" if movement.name in names else "?/?"
+    flow = "\n".join(
+        f"{i}. {mv.name}" + (f" - {mv.description}" if mv.description else "")
+        for i, mv in enumerate(piece.movements, 1)
+    )
+    return "\n".join(
+        [
+            "# legato",
+            "",
+            f"You are one agent in a multi-agent {piece_word} run by legato: each {step} is "
+            "handled by an agent, and the results flow from one to the next.",
+            "",
+            "## Where you are",
+            f"- {piece_word.capitalize()}: {piece.name}",
+            f"- Current {step.capitalize()}: {movement.name}",
+            "- Processing Flow:",
+            flow,
+            f"- Current Position: {position}",
+            "",
+            f"Keep the {step}s before and after yours in mind.",
+            "",
+            "---",
+            "",
+            persona,
+        ]
+    )

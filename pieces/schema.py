@@ -34,12 +34,15 @@ PIECE_KEYS = frozenset(
         "movements",
         "loop_monitors",
         "piece_config",
+        "answer_agent",
+        "interactive_mode",
     }
 )
 
 MOVEMENT_KEYS = frozenset(
     {
         "name",
+        "description",
         "persona",
         "persona_name",
         "policy",
@@ -60,13 +63,29 @@ MOVEMENT_KEYS = frozenset(
         "output_contracts",
         "report",  # older TAKT spelling of output_contracts.report
         "quality_gates",
+        "mcp_servers",
+        "team_leader",
+        "arpeggio",
         "tier",  # legato: the queue this movement runs on
         "agent",  # legato: a registered agent configuration
     }
 )
 
 RULE_KEYS = frozenset({"condition", "next", "appendix", "requires_user_input", "interactive_only"})
-CONTRACT_KEYS = frozenset({"name", "format", "use_judge"})
+CONTRACT_KEYS = frozenset({"name", "format", "use_judge", "order"})
+TEAM_LEADER_KEYS = frozenset(
+    {
+        "persona",
+        "max_parts",
+        "refill_threshold",
+        "timeout_ms",
+        "part_persona",
+        "part_allowed_tools",
+        "part_edit",
+        "part_permission_mode",
+    }
+)
+SESSION_MODES = ("continue", "refresh")
 LOOP_MONITOR_KEYS = frozenset({"cycle", "threshold", "judge"})
 JUDGE_KEYS = frozenset({"persona", "instruction", "instruction_template", "rules"})
 PERMISSION_MODES = ("readonly", "edit", "full")
@@ -94,21 +113,36 @@ class RawContract(BaseModel):
     name: str
     label: str | None = None
     format: Ref | None = None
-    use_judge: bool = False
+    order: Ref | None = None
+    use_judge: bool = True
+
+
+class RawTeamLeader(BaseModel):
+    path: str
+    persona: Ref | None = None
+    max_parts: int = 3
+    refill_threshold: int = 0
+    timeout_ms: int = 600_000
+    part_persona: Ref | None = None
+    part_allowed_tools: list[str] | None = None
+    part_edit: bool | None = None
+    part_permission_mode: str | None = None
 
 
 class RawMovement(BaseModel):
     path: str
     name: str | None = None
+    description: str | None = None
     persona: Ref | None = None
     persona_name: str | None = None
     policy: list[Ref] = []
     knowledge: list[Ref] = []
     instruction: Ref | None = None
-    instruction_template: str | None = None
+    instruction_template: Ref | None = None
     edit: bool | None = None
     required_permission_mode: str | None = None
     allowed_tools: list[str] = []
+    tools_given: bool = False  # else the piece's default tools apply
     session: str | None = None
     pass_previous_response: bool = True
     model: str | None = None
@@ -121,13 +155,14 @@ class RawMovement(BaseModel):
     quality_gates: list[str] = []
     tier: str | None = None
     agent: str | None = None
+    team_leader: RawTeamLeader | None = None
 
 
 class RawJudge(BaseModel):
     path: str
     persona: Ref | None = None
     instruction: Ref | None = None
-    instruction_template: str | None = None
+    instruction_template: Ref | None = None
     rules: list[RawRule] = []
 
 
@@ -140,8 +175,10 @@ class RawLoopMonitor(BaseModel):
 
 class RawPiece(BaseModel):
     name: str | None = None
+    # piece_config.provider_options.*.allowed_tools: the tools of movements naming none.
+    default_tools: list[str] | None = None
     description: str | None = None
-    max_movements: int = 30
+    max_movements: int = 10
     initial_movement: str | None = None
     # kind -> key -> (value, YAML path)
     sections: dict[str, dict[str, Ref]] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import deque
 
-from pieces.conditions import ConditionSyntaxError, parse_condition, same_outcome
+from pieces.conditions import ConditionSyntaxError, parse_piece_condition
 from pieces.model import Piece
 from pieces.parse import at
 from pieces.problems import Problem, closest, did_you_mean
@@ -82,6 +82,8 @@ class _Checker:
     def target(self, rule: RawRule) -> None:
         """Check a top-level rule's ``next``."""
         where = at(rule.path, "next")
+        if rule.next is None and rule.requires_user_input:
+            return
         if rule.next is None:
             self.error(where, "missing required key", "COMPLETE, ABORT or a movement name")
         elif rule.next in TERMINALS or rule.next in self.top:
@@ -114,19 +116,22 @@ class _Checker:
             )
         if mv.instruction is not None and mv.instruction_template is not None:
             self.warn(
-                at(mv.path, "instruction"),
-                "ignored because instruction_template is also given",
+                at(mv.path, "instruction_template"),
+                "ignored because instruction is also given",
             )
+        if mv.team_leader is not None and parent is not None:
+            self.error(at(mv.path, "team_leader"), "not allowed on a parallel sub-movement")
         if mv.is_parallel and parent is None and not mv.rules and mv.parallel:
             self.error(
                 at(mv.path, "rules"),
                 "a parallel movement needs rules",
                 'e.g. condition: all("approved")',
             )
-        elif not mv.rules_given and parent is None and not mv.is_parallel:
+        elif not mv.rules and parent is None and not mv.is_parallel:
             self.warn(
                 at(mv.path, "rules"),
-                "no rules: the piece completes after this movement",
+                "no rules: the job aborts after this movement (no rule can match)",
+                "add a rule such as {condition: Done, next: COMPLETE}",
             )
         for rule in mv.rules:
             self.rule(mv, rule, parent)
@@ -144,7 +149,7 @@ class _Checker:
             return
         where = at(rule.path, "condition")
         try:
-            cond = parse_condition(rule.condition)
+            cond = parse_piece_condition(rule.condition)
         except ConditionSyntaxError as exc:
             self.error(where, f"invalid condition: {exc}")
             return
@@ -168,17 +173,19 @@ class _Checker:
         count = len(mv.parallel)
         if not count:
             return
-        if len(args) not in (1, count):
-            self.error(
+        if kind == "all" and len(args) not in (1, count):
+            self.warn(
                 where,
-                f"{kind}() has {len(args)} arguments but the movement has {count} sub-movements",
-                "give one argument for every sub-movement, or exactly one per sub-movement",
+                f"all() has {len(args)} arguments but the movement has {count} sub-movements: "
+                "this rule can never match",
+                "give one argument, or exactly one per sub-movement (matched by position)",
             )
             return
+        positional = kind == "all" and len(args) > 1
         for i, arg in enumerate(args):
-            subs = mv.parallel if len(args) == 1 else [mv.parallel[i]]
+            subs = [mv.parallel[i]] if positional else mv.parallel
             outcomes = [r.condition for s in subs for r in s.rules if r.condition]
-            if subs and not any(same_outcome(arg, o) for o in outcomes):
+            if subs and arg not in outcomes:
                 who = f'"{subs[0].name}"' if len(subs) == 1 else "any sub-movement"
                 hint = did_you_mean(arg, outcomes)
                 self.warn(where, f'{who} has no rule "{arg}"', hint)
@@ -200,7 +207,7 @@ class _Checker:
 
     def _judge_condition(self, rule: RawRule) -> None:
         try:
-            cond = parse_condition(rule.condition or "")
+            cond = parse_piece_condition(rule.condition or "")
         except ConditionSyntaxError as exc:
             self.error(at(rule.path, "condition"), f"invalid condition: {exc}")
             return
@@ -212,8 +219,6 @@ class _Checker:
     def edges(self) -> dict[str, set[str]]:
         graph: dict[str, set[str]] = {name: set() for name in self.top}
         for name, mv in self.top.items():
-            if not mv.rules_given and not mv.is_parallel:
-                graph[name].add("COMPLETE")
             graph[name].update(r.next for r in mv.rules if r.next)
         for lm in self.raw.loop_monitors:
             targets = {r.next for r in lm.judge.rules if r.next} if lm.judge else {"ABORT"}

@@ -9,33 +9,24 @@ still leaves its traces).
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from agents.runtime import LLMCall, Toolbox, ToolTrace, TurnResult
 from agents.tools import ToolContext, ToolError, ToolLimits
 from agents.workspace import Workspace
-from app.catalog import load_for_job
+from app.catalog import PieceUnavailable, load_for_job
 from app.config import Settings
 from app.db import db
-from app.errors import ApiError
-from app.jobs import Dispatch, send_all
-from app.models import Agent, MovementRun
+from app.ledger import end_read, unit_of_work
+from app.ledger.traces import llm_call_row, record_tool_trace
+from app.models import Agent
 from app.subtasks import SubtaskRefused, agent_piece, spawn
-from app.traces import LlmCallRow, ToolTraceRow
-from app.transitions import lock_job, record_event
 
 log = logging.getLogger(__name__)
-
-# Tools that change the job itself; offered only where a pause can be honoured.
-JOB_TOOLS = {"ask_human", "spawn_subtask"}
-
-_git_locks: dict[str, threading.Lock] = {}
-_git_guard = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -87,67 +78,52 @@ def limits_from(settings: Settings) -> ToolLimits:
     )
 
 
-def _commit_quietly(what: str) -> None:
-    try:
-        db.session.commit()
-    except Exception:  # bookkeeping must never break the turn it describes
-        db.session.rollback()
-        log.warning("could not record %s", what, exc_info=True)
-
-
 @dataclass
 class Recorder:
-    """Writes each tool call and LLM call of one turn as it happens."""
+    """Writes each tool call of an agent turn as it happens and keeps its LLM calls, so
+    a crash mid-turn still leaves its traces (the calls land with the turn's result)."""
 
     tier: str
     job_id: uuid.UUID | None = None
     run_id: uuid.UUID | None = None
     agent_task_id: uuid.UUID | None = None
     movement: str | None = None
+    calls: list[dict] = field(default_factory=list)
 
     def trace(self, t: ToolTrace) -> None:
-        db.session.add(
-            ToolTraceRow(
-                job_id=self.job_id,
-                run_id=self.run_id,
-                agent_task_id=self.agent_task_id,
-                movement=self.movement,
-                tool=t.tool[:100],
-                call_id=t.call_id[:200] or None,
-                input=t.input,
-                output=t.output,
-                latency_ms=t.latency_ms,
-                outcome=t.outcome,
-                error=t.error,
-            )
-        )
-        if self.job_id is not None:
-            record_event(
-                self.job_id,
-                "tool_call",
-                movement=self.movement,
-                tool=t.tool,
-                outcome=t.outcome,
-                latency_ms=t.latency_ms,
-                error=t.error,
-            )
-        _commit_quietly("a tool trace")
+        try:
+            with unit_of_work() as work:
+                record_tool_trace(
+                    work,
+                    job_id=self.job_id,
+                    run_id=self.run_id,
+                    agent_task_id=self.agent_task_id,
+                    movement=self.movement,
+                    tool=t.tool[:100],
+                    call_id=t.call_id[:200] or None,
+                    input=t.input,
+                    output=t.output,
+                    latency_ms=t.latency_ms,
+                    outcome=t.outcome,
+                    error=t.error,
+                )
+        except Exception:  # bookkeeping must never break the turn it describes
+            log.warning("could not record a tool trace", exc_info=True)
 
     def llm_call(self, c: LLMCall) -> None:
-        db.session.add(
-            LlmCallRow(
+        self.calls.append(
+            llm_call_row(
+                tier=self.tier,
+                model=c.model,
+                outcome=c.outcome,
+                duration_s=c.duration_s,
+                tokens_in=c.tokens_in,
+                tokens_out=c.tokens_out,
                 job_id=self.job_id,
                 run_id=self.run_id,
                 agent_task_id=self.agent_task_id,
-                tier=self.tier,
-                model=(c.model or "unknown")[:200],
-                outcome=c.outcome,
-                duration_ms=int(c.duration_s * 1000),
-                tokens_in=c.tokens_in,
-                tokens_out=c.tokens_out,
             )
         )
-        _commit_quietly("an LLM call")
 
 
 @dataclass
@@ -177,14 +153,14 @@ class JobToolHost:
     def spawn_subtask(self, title: str, instruction: str, piece: str | None) -> str:
         try:
             loaded = load_for_job(self.owner, piece or self.settings.default_piece, self.settings)
-        except ApiError as exc:
-            db.session.rollback()
-            raise ToolError(f"cannot start subtask: {exc.message}") from None
+        except PieceUnavailable as exc:
+            end_read()
+            raise ToolError(f"cannot start subtask: {exc}") from None
         return self._spawn(title, instruction, loaded)
 
     def delegate(self, agent: str, message: str, mode: str) -> str:
         spec = load_agent(self.owner, agent)
-        db.session.rollback()
+        end_read()
         if spec is None:
             raise ToolError(f"no agent named {agent!r} is registered")
         if mode == "sync":
@@ -200,18 +176,13 @@ class JobToolHost:
         if self.in_parallel:
             raise ToolError("subtasks cannot be started inside a parallel sub-movement")
         try:
-            child, index, dispatches = spawn(self.job_id, title, instruction, piece)
-            db.session.commit()
+            with unit_of_work(self.job_id) as work:
+                child_id, index = spawn(work, self.job_id, title, instruction, piece)
         except SubtaskRefused as exc:
-            db.session.rollback()
             raise ToolError(f"refused: {exc}") from None
-        except Exception:
-            db.session.rollback()  # never leave a half-made child for the next commit
-            raise
-        send_all(dispatches)
-        self.spawned.append(child.id)
+        self.spawned.append(child_id)
         return (
-            f"Subtask {index} started as job {child.id}. This movement runs again once every "
+            f"Subtask {index} started as job {child_id}. This movement runs again once every "
             f"subtask has ended; results will be in subtasks/{index}/result.md."
         )
 
@@ -222,7 +193,7 @@ def toolbox_for(
     max_calls: int | None,
     *,
     workspace_dir,
-    recorder: Recorder,
+    on_trace: Callable[[ToolTrace], None],
     host,
     should_stop: Callable[[], bool] | None,
     git: bool = True,
@@ -236,39 +207,6 @@ def toolbox_for(
         context=ToolContext(workspace=workspace, limits=limits_from(settings), host=host),
         max_calls=settings.max_tool_calls if max_calls is None else max_calls,
         output_cap=settings.tool_output_cap,
-        on_trace=recorder.trace,
+        on_trace=on_trace,
         should_stop=should_stop,
     )
-
-
-def commit_workspace(workspace: Workspace, message: str) -> None:
-    """Commit a movement's changes; one git at a time per workspace in this process."""
-    with _git_guard:
-        lock = _git_locks.setdefault(str(workspace.root), threading.Lock())
-    with lock:
-        try:
-            workspace.commit(message)
-        except Exception:  # another process held the index lock; the next movement commits
-            log.warning("workspace commit %r in %s failed", message, workspace.root, exc_info=True)
-
-
-def agent_queue_hop(
-    job_id: uuid.UUID, run_id: uuid.UUID, movement: str, agent: AgentSpec
-) -> Dispatch | None:
-    """Move a pending run to its dedicated agent's queue `agent.<name>` (caller commits).
-
-    start_movement queues runs by tier; a run whose movement names a dedicated agent
-    is handed on from there. Only the queue column changes (the run stays pending), so
-    the agent's worker claims it and the reconciler re-sends it there if a send is lost.
-    """
-    lock_job(job_id)
-    moved = db.session.execute(
-        update(MovementRun)
-        .where(MovementRun.id == run_id, MovementRun.status == "pending")
-        .values(tier=agent.queue)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not moved:
-        return None
-    record_event(job_id, "movement_rerouted", movement=movement, queue=agent.queue)
-    return Dispatch(run_id, job_id, movement, agent.queue)

@@ -12,16 +12,21 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.config import Settings
+from app.contract import DELIVER_CALLBACK, send
 from app.db import db
-from app.maintenance_tasks import DELIVER_CALLBACK, send_maintenance
+from app.ledger import unit_of_work
 from app.models import Job, JobEvent
-from app.transitions import record_event
 
 log = logging.getLogger(__name__)
 
 
 def _settings() -> Settings:
     return current_app.extensions["legato.settings"]
+
+
+def record(job_id: uuid.UUID, kind: str, **data) -> None:
+    with unit_of_work() as work:
+        work.event(kind, job_id, **data)
 
 
 def deliver_callback_once(job_id: uuid.UUID, attempt: int) -> str:
@@ -52,25 +57,22 @@ def deliver_callback_once(job_id: uuid.UUID, attempt: int) -> str:
             allow_hosts=settings.callback_allow_hosts,
             timeout=settings.callback_timeout,
         )
-        record_event(job_id, "callback_delivered", attempt=attempt, http_status=status)
-        db.session.commit()
+        record(job_id, "callback_delivered", attempt=attempt, http_status=status)
         return "delivered"
     except CallbackRefused as exc:
-        record_event(job_id, "callback_refused", attempt=attempt, reason=str(exc))
-        db.session.commit()
+        record(job_id, "callback_refused", attempt=attempt, reason=str(exc))
         return "refused"
     except Exception as exc:
         last = attempt >= settings.callback_max_attempts
-        record_event(
+        record(
             job_id,
             "callback_failed",
             attempt=attempt,
             reason=f"{type(exc).__name__}: {exc}"[:500],
             final=last,
         )
-        db.session.commit()
         if last:
             return "gave-up"
         wait = settings.callback_backoff_seconds * (2 ** (attempt - 1))
-        send_maintenance(DELIVER_CALLBACK, str(job_id), attempt + 1, countdown=wait)
+        send(DELIVER_CALLBACK, str(job_id), attempt + 1, countdown=wait)
         return "retrying"

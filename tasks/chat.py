@@ -29,17 +29,15 @@ from app.chat import (
     ChatSession,
 )
 from app.config import Settings
+from app.contract import AGENT_TURN, EXPIRE_SESSIONS
 from app.db import db, utcnow, utcnow_plus
 from app.models import Agent
 from tasks.agent_host import AgentSpec, Recorder, load_agent, toolbox_for
 from tasks.celery_app import celery_app
+from tasks.engine.calls import _models, llm_client
 from tasks.llm_profiles import profile_for
-from tasks.turns import _models, llm_client
 
 log = logging.getLogger(__name__)
-
-AGENT_TURN = "legato.agent_turn"
-EXPIRE_SESSIONS = "legato.maintenance.expire_sessions"
 
 
 def _settings() -> Settings:
@@ -70,7 +68,7 @@ def agent_reply(
         list(agent.allowed_tools),
         agent.max_tool_calls,
         workspace_dir=settings.workspaces_dir / "agents" / str(agent.id),
-        recorder=recorder,
+        on_trace=recorder.trace,
         host=None,  # job-level tools (ask_human, spawn, delegate) need a job
         should_stop=None,
     )

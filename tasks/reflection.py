@@ -12,17 +12,17 @@ import uuid
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.catalog import PieceUnavailable, load_for_job
 from app.config import Settings
+from app.contract import producer
 from app.db import db, utcnow
-from app.dispatch import producer
-from app.lifecycle import run_after_commit
+from app.history import history_lines
+from app.ledger import create, end_read, unit_of_work
 from app.models import Job, MovementRun
 from app.notes import REFLECTABLE, REFLECTION_KIND, JobReflection
-from app.transitions import record_event
-from tasks.history import history_lines
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,6 @@ def reflection_tokens_today(owner_id: str) -> int:
 
 def reflect_job_once(job_id: uuid.UUID, *, worker_present: bool | None = None) -> str:
     """Create the one reflection job for a finished job, or record why not."""
-    from app.catalog import load_for_job
-
     settings = _settings()
     if not settings.reflection_enabled:
         return "disabled"
@@ -100,40 +98,39 @@ def reflect_job_once(job_id: uuid.UUID, *, worker_present: bool | None = None) -
         return "over-budget"  # not marked: tomorrow's budget may allow it
     source_id = job.id
     history = reflection_input(job)
-    piece = load_for_job(owner, "reflection", settings)
-    from app.jobs import create_job
-
     try:
-        with db.session.begin_nested():
-            db.session.add(JobReflection(job_id=source_id, state="creating"))
-            db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        return "exists"
-    reflection, dispatches = create_job(
-        owner_id=owner,
-        instruction=history,
-        piece=piece,
-        tier="reflection" if "reflection" in settings.tiers else settings.default_tier,
-        max_attempts=1,
-        visibility="private",
-        payload={"reflects": str(source_id)},
-        task_kind=REFLECTION_KIND,
-        parent_job_id=source_id,
-    )
-    db.session.execute(
-        update(JobReflection)
-        .where(JobReflection.job_id == source_id)
-        .values(reflection_job_id=reflection.id, state="created")
-        .execution_options(synchronize_session=False)
-    )
-    record_event(source_id, "reflection_created", reflection_job_id=str(reflection.id))
+        piece = load_for_job(owner, "reflection", settings)
+    except PieceUnavailable:
+        end_read()
+        return "no-piece"
+    end_read()
     try:
-        db.session.commit()
+        with unit_of_work() as work:
+            # The marker's primary key makes "one reflection per job" hold across beats.
+            work.conn.execute(
+                insert(JobReflection.__table__).values(job_id=source_id, state="created")
+            )
+            reflection_id, dispatches = create(
+                work,
+                owner_id=owner,
+                instruction=history,
+                piece=piece,
+                tier="reflection" if "reflection" in settings.tiers else settings.default_tier,
+                max_attempts=1,
+                visibility="private",
+                payload={"reflects": str(source_id)},
+                task_kind=REFLECTION_KIND,
+                parent_job_id=source_id,
+            )
+            work.conn.execute(
+                update(JobReflection.__table__)
+                .where(JobReflection.job_id == source_id)
+                .values(reflection_job_id=reflection_id)
+            )
+            work.event("reflection_created", source_id, reflection_job_id=str(reflection_id))
+            work.after_all([d.send for d in dispatches])
     except IntegrityError:  # the other beat's marker committed first
-        db.session.rollback()
         return "exists"
-    run_after_commit([d.send for d in dispatches])
     return "created"
 
 

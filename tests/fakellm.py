@@ -7,7 +7,7 @@ tests can assert on what the endpoint actually saw, including concurrency per
 movement run.
 
     with FakeLLM(latency=0.0) as fake:
-        fake.when("review", text("Looks good [STEP:1]"))
+        fake.when("review", text("Looks good"))
         fake.script(error(500), empty())
         ...  # point LLM_BASE_URL at fake.url
 
@@ -53,6 +53,8 @@ JOB_HEADER = "X-Legato-Job"
 RUN_HEADER = "X-Legato-Run"
 MOVEMENT_HEADER = "X-Legato-Movement"
 ATTEMPT_HEADER = "X-Legato-Attempt"
+PHASE_HEADER = "X-Legato-Phase"
+KIND_HEADER = "X-Legato-Kind"
 
 
 # -- replies ---------------------------------------------------------------------------
@@ -142,6 +144,25 @@ class RequestRecord:
     @property
     def tools(self) -> list[dict] | None:
         return self.json.get("tools") if isinstance(self.json, dict) else None
+
+    @property
+    def phase(self) -> int | None:
+        value = self.headers.get(PHASE_HEADER)
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def kind(self) -> str | None:
+        """What the engine is asking: execute, report, judge_structured, judge_tag, ..."""
+        return self.headers.get(KIND_HEADER)
+
+    @property
+    def schema(self) -> dict | None:
+        """The JSON schema of a structured-output request (response_format), if any."""
+        fmt = self.json.get("response_format") if isinstance(self.json, dict) else None
+        if not isinstance(fmt, dict):
+            return None
+        spec = fmt.get("json_schema")
+        return spec.get("schema") if isinstance(spec, dict) else None
 
     @property
     def last_user_message(self) -> str:
@@ -262,6 +283,9 @@ class FakeLLM:
         self.latency = latency
         self.models: list[str] = list(models) if models else ["fake-model"]
         self.ollama_only = False
+        # False: answer 400 to structured-output requests, as endpoints without
+        # response_format support do.
+        self.structured_output = True
         # When set, /v1 requests without "Authorization: Bearer <key>" get a 401.
         self.require_api_key: str | None = None
         self._host = host
@@ -270,6 +294,7 @@ class FakeLLM:
         self._stopping = threading.Event()
         self._queue: deque[Reply] = deque()
         self._rules: list[_Rule] = []
+        self._responder: Callable[[RequestRecord], Reply | str | None] | None = None
         self._records: list[RequestRecord] = []
         self._in_flight = 0
         self._max_in_flight = 0
@@ -359,11 +384,19 @@ class FakeLLM:
             self._rules.append(_Rule(predicate, [_as_reply(r) for r in replies]))
         return self
 
+    def respond_with(self, responder: Callable[[RequestRecord], Reply | str | None]) -> FakeLLM:
+        """Answer with ``responder(record)`` after the rules; None falls through to the
+        script queue and then the default reply (a phase-scripted model, for example)."""
+        with self._lock:
+            self._responder = responder
+        return self
+
     def reset(self) -> None:
-        """Forget scripts, rules, records and counters (latency and models stay)."""
+        """Forget scripts, rules, responder, records and counters (latency and models stay)."""
         with self._lock:
             self._queue.clear()
             self._rules.clear()
+            self._responder = None
             self._records.clear()
             self._max_in_flight = self._in_flight
             self._run_max.clear()
@@ -478,6 +511,22 @@ class FakeLLM:
                 h, rec, 200, {"models": [{"name": m, "model": m} for m in self.models]}
             )
         if method == "POST" and path == "/v1/chat/completions":
+            if (
+                not self.structured_output
+                and isinstance(body, dict)
+                and body.get("response_format")
+            ):
+                return self._send(
+                    h,
+                    rec,
+                    400,
+                    {
+                        "error": {
+                            "message": "response_format is not supported by this model",
+                            "type": "invalid_request_error",
+                        }
+                    },
+                )
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 return self._send(
                     h,
@@ -544,6 +593,10 @@ class FakeLLM:
                     matched = False
                 if matched:
                     return rule.next()
+            if self._responder is not None:
+                answer = self._responder(rec)
+                if answer is not None:
+                    return _as_reply(answer)
             if self._queue:
                 return self._queue.popleft()
         return None
@@ -638,10 +691,25 @@ class FakeLLM:
 
     @staticmethod
     def default_reply(rec: RequestRecord) -> str:
+        """An unscripted call gets what its phase expects, choosing the first option."""
+        props = (rec.schema or {}).get("properties", {})
+        if "step" in props:
+            return json.dumps({"step": 1, "reason": "fake default: the first rule"})
+        if "matched_index" in props:
+            return json.dumps({"matched_index": 1, "reason": "fake default"})
+        if "done" in props:
+            return json.dumps({"done": True, "reasoning": "fake default", "parts": []})
+        if "parts" in props:
+            part = {"id": "p1", "title": "Everything", "instruction": "do it", "timeout_ms": None}
+            return json.dumps({"parts": [part]})
+        who = rec.movement or "unknown"
+        if rec.kind == "judge_tag":
+            return f"[{who.upper()}:1]"
+        if rec.kind in ("report", "report_retry"):
+            return f"# Report of {who}\n\nFake report content."
         first = rec.last_user_message.strip().splitlines()
         task = first[0][:120] if first else "(no task)"
-        who = rec.movement or "unknown"
-        return f"Fake LLM reply for movement {who}. Task: {task}\nDone. [STEP:0]"
+        return f"Fake LLM reply for movement {who}. Task: {task}\nDone."
 
 
 def main(argv: list[str] | None = None) -> int:

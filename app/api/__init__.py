@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
     from app.api import (
         agents,
         job_artifacts,
+        job_views,
         jobs,
         meta,
         metrics,
@@ -26,6 +27,7 @@ def register_blueprints(app: Flask) -> None:
         meta,
         jobs,
         job_artifacts,
+        job_views,
         pieces,
         agents,
         traces,

@@ -5,18 +5,18 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint
+from sqlalchemy import select
 
 from app.api.jobs import owned_job, visible_job
 from app.api.spec import spec
-from app.artifacts import add_input, latest_reports
+from app.artifacts import latest_reports
 from app.auth import principal
 from app.db import db
-from app.errors import Conflict, NotFound
-from app.jobs import resume_job, send_all
+from app.errors import NotFound
+from app.job_actions import give_input
+from app.ledger import INPUT, end_read
 from app.models import JobArtifact
 from app.schemas import InputCreate, InputOut, ReportList, ReportOut, ReportSummary
-from app.status import JOB_TERMINAL, JobStatus
-from app.transitions import lock_job, record_event
 
 bp = Blueprint("job_artifacts", __name__, url_prefix="/api/jobs")
 
@@ -32,22 +32,14 @@ bp = Blueprint("job_artifacts", __name__, url_prefix="/api/jobs")
 )
 def post_input(job_id: uuid.UUID, body: InputCreate):
     job = owned_job(job_id, principal(), "give it input")
-    status = lock_job(job.id)
-    if status in JOB_TERMINAL:
-        db.session.rollback()
-        raise Conflict(
-            f"job is {status}; it takes no more input",
-            code="illegal_state",
-            details={"status": status},
-        )
-    artifact = add_input(job.id, body.text, job.attempt)
-    record_event(job.id, "input_received", chars=len(body.text))
-    dispatches = []
-    if status == JobStatus.WAITING_HUMAN:
-        dispatches = resume_job(job, JobStatus.WAITING_HUMAN, "user input")
-        status = JobStatus.QUEUED.value
-    db.session.commit()
-    send_all(dispatches)
+    end_read()
+    status = give_input(job.id, body.text)
+    artifact = db.session.scalars(
+        select(JobArtifact)
+        .where(JobArtifact.job_id == job_id, JobArtifact.kind == INPUT)
+        .order_by(JobArtifact.created_at.desc(), JobArtifact.id)
+        .limit(1)
+    ).one()
     return InputOut(
         id=artifact.id, text=artifact.content, job_status=status, created_at=artifact.created_at
     ), 201

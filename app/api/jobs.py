@@ -17,10 +17,13 @@ from app.auth import Principal, principal
 from app.catalog import load_for_job
 from app.config import Settings
 from app.db import db
-from app.errors import Conflict, Forbidden, NotFound, TooLarge, Unprocessable
-from app.jobs import cancel_job, create_job, send_all
-from app.lifecycle import run_after_commit
-from app.models import Job, JobEvent, MovementRun
+from app.errors import Forbidden, NotFound, TooLarge, Unprocessable
+from app.job_actions import cancel_job, submit
+from app.job_actions import retry as retry_job
+from app.ledger import end_read
+from app.models import Job, JobEvent, MovementRun, RunPhase
+from app.piece_cache import pieces
+from app.replay import replay
 from app.schemas import (
     EventList,
     EventOut,
@@ -31,6 +34,8 @@ from app.schemas import (
     JobListQuery,
     JobOut,
     MovementRunOut,
+    PhaseOut,
+    ReplayCreate,
 )
 from app.status import JOB_TERMINAL
 
@@ -76,7 +81,9 @@ def submit_job(body: JobCreate):
             f"unknown tier {tier!r}", code="unknown_tier", details={"tiers": list(settings.tiers)}
         )
     piece = load_for_job(who.owner, body.piece or settings.default_piece, settings)
-    job, dispatches = create_job(
+    callback = _checked_callback(body.callback_url, settings) if body.callback_url else None
+    end_read()
+    job_id = submit(
         owner_id=who.owner,
         instruction=body.instruction,
         piece=piece,
@@ -84,17 +91,10 @@ def submit_job(body: JobCreate):
         max_attempts=body.max_attempts,
         visibility=body.visibility,
         payload=body.payload,
+        interactive=body.interactive,
+        callback_url=callback,
     )
-    if body.callback_url:
-        job.callback_url = _checked_callback(body.callback_url, settings)
-    db.session.commit()
-    try:
-        send_all(dispatches)
-    except Exception:  # the job is committed; the reconciler re-sends what was not published
-        log.warning(
-            "job %s accepted but not yet enqueued (broker unreachable)", job.id, exc_info=True
-        )
-    return JobOut.model_validate(job, from_attributes=True), 201
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True), 201
 
 
 @spec.route(
@@ -112,6 +112,12 @@ def list_jobs(query: JobListQuery):
         stmt = stmt.where(Job.status == query.status)
     if query.piece:
         stmt = stmt.where(Job.piece_name == query.piece)
+    if query.tier:
+        stmt = stmt.where(Job.tier == query.tier)
+    if query.id_prefix or query.q:
+        from app.api.job_search import matching
+
+        stmt = matching(stmt, query.id_prefix, query.q)
     rows, next_offset = page(stmt, query.limit, query.offset)
     return JobList(
         items=[JobOut.model_validate(j, from_attributes=True) for j in rows],
@@ -136,8 +142,26 @@ def get_job(job_id: uuid.UUID):
         .where(MovementRun.job_id == job.id)
         .order_by(MovementRun.attempt, MovementRun.iteration, MovementRun.created_at)
     ).all()
+    phases: dict[uuid.UUID, list[PhaseOut]] = {}
+    for row in db.session.execute(
+        select(
+            *[
+                c
+                for c in RunPhase.__table__.c
+                if c.name not in ("prompt", "system", "answer", "structured")
+            ]
+        )
+        .where(RunPhase.job_id == job.id)
+        .order_by(RunPhase.run_id, RunPhase.seq)
+    ):
+        phases.setdefault(row.run_id, []).append(PhaseOut.model_validate(row, from_attributes=True))
     out = JobOut.model_validate(job, from_attributes=True).model_dump()
-    out["runs"] = [MovementRunOut.model_validate(r, from_attributes=True) for r in runs]
+    out["runs"] = [
+        MovementRunOut.model_validate(r, from_attributes=True).model_copy(
+            update={"phases": phases.get(r.id, [])}
+        )
+        for r in runs
+    ]
     return JobDetail.model_validate(out)
 
 
@@ -151,20 +175,47 @@ def get_job(job_id: uuid.UUID):
 )
 def cancel(job_id: uuid.UUID):
     who = principal()
-    job = owned_job(job_id, who, "cancel it")
-    after = None if job.status in JOB_TERMINAL else cancel_job(job, f"cancelled by {who.owner}")
-    if after is None:
-        db.session.rollback()
-        current = db.session.get(Job, job_id)
-        raise Conflict(
-            f"job is {current.status}; only unfinished jobs can be cancelled",
-            code="illegal_state",
-            details={"status": current.status},
-        )
-    db.session.commit()
-    run_after_commit(after)
-    db.session.refresh(job)
-    return JobOut.model_validate(job, from_attributes=True)
+    owned_job(job_id, who, "cancel it")
+    end_read()
+    cancel_job(job_id, f"cancelled by {who.owner}")
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True)
+
+
+@spec.route(
+    bp,
+    "/<uuid:job_id>/retry",
+    "POST",
+    summary="Retry a failed or cancelled job: a new attempt from its first movement",
+    responses={202: JobOut},
+    errors=(403, 404, 409),
+)
+def retry(job_id: uuid.UUID):
+    who = principal()
+    owned_job(job_id, who, "retry it")
+    piece = pieces.get(db.session.connection(), job_id)
+    end_read()
+    retry_job(job_id, piece, who.owner)
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True), 202
+
+
+@spec.route(
+    bp,
+    "/<uuid:job_id>/replay",
+    "POST",
+    summary="Replay a finished job from a movement, with everything as it stood before it",
+    body=ReplayCreate,
+    responses={202: JobOut},
+    errors=(403, 404, 409, 422),
+)
+def replay_job(job_id: uuid.UUID, body: ReplayCreate):
+    who = principal()
+    owned_job(job_id, who, "replay it")
+    piece = pieces.get(db.session.connection(), job_id)
+    end_read()
+    replay(
+        job_id, piece, body.movement, attempt=body.attempt, iteration=body.iteration, who=who.owner
+    )
+    return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True), 202
 
 
 @spec.route(
@@ -175,6 +226,7 @@ def cancel(job_id: uuid.UUID):
     query=EventsQuery,
     responses={200: EventList},
     errors=(404,),
+    stream="text/event-stream",
 )
 def job_events(job_id: uuid.UUID, query: EventsQuery):
     job = visible_job(job_id, principal())
@@ -237,7 +289,6 @@ def _checked_callback(url: str, settings: Settings) -> str:
     try:
         return check_url(url, settings.callback_allow_hosts)
     except CallbackRefused as exc:
-        db.session.rollback()
         raise Unprocessable(str(exc), code="callback_refused") from None
     except CallbackFailed:  # unresolvable today; delivery re-checks every try
         return url

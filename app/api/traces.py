@@ -10,14 +10,12 @@ from sqlalchemy import select
 from app.agent_schemas import AnswerIn, AnswerOut, TraceList, TraceOut
 from app.api.jobs import owned_job, visible_job
 from app.api.spec import spec
-from app.artifacts import add_input
 from app.auth import principal
 from app.db import db
-from app.errors import Conflict
-from app.jobs import resume_job, send_all
+from app.job_actions import answer as answer_job
+from app.ledger import end_read
 from app.status import JobStatus
 from app.traces import ToolTraceRow
-from app.transitions import lock_job, record_event
 
 bp = Blueprint("job_agents", __name__, url_prefix="/api/jobs")
 
@@ -48,18 +46,7 @@ def list_traces(job_id: uuid.UUID):
     errors=(403, 404, 409),
 )
 def answer(job_id: uuid.UUID, body: AnswerIn):
-    job = owned_job(job_id, principal(), "answer its questions")
-    status = lock_job(job.id)
-    if status != JobStatus.WAITING_HUMAN:
-        db.session.rollback()
-        raise Conflict(
-            f"job is {status}; only a job waiting for a human takes an answer",
-            code="illegal_state",
-            details={"status": status},
-        )
-    add_input(job.id, body.answer, job.attempt)
-    record_event(job.id, "human_answered", chars=len(body.answer))
-    dispatches = resume_job(job, JobStatus.WAITING_HUMAN, "answer")
-    db.session.commit()
-    send_all(dispatches)
+    owned_job(job_id, principal(), "answer its questions")
+    end_read()
+    answer_job(job_id, body.answer)
     return AnswerOut(job_status=JobStatus.QUEUED.value, resumed=True)

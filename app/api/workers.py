@@ -1,27 +1,36 @@
-"""/api/workers (admin): Celery workers per queue and each tier endpoint's health.
+"""/api/workers (admin): workers from their database heartbeats, what Celery's inspect
+broadcast sees, and each tier endpoint's health.
 
-Inspect is a broadcast with a reply deadline; it runs with a short timeout and any
-failure (broker down, no replies) becomes an empty list plus `inspect_error`, never
-a 500: this page is what an operator opens when things are broken.
+Heartbeats (tasks/heartbeat.py) work on every broker, including the embedded one,
+and say when a worker was last seen. Inspect is a broadcast with a reply deadline; it
+runs with a short timeout and any failure (broker down, no replies) becomes an empty
+list plus `inspect_error`, never a 500: this page is what an operator opens when things are broken.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from app.api.spec import spec
 from app.auth import require_admin
+from app.db import db, utcnow
 from app.dispatch import producer
 from app.endpoints import all_health
+from app.models import WorkerHeartbeat
 
 bp = Blueprint("workers", __name__, url_prefix="/api/workers")
 
 INSPECT_TIMEOUT = 1.0
+# The interval the workers use (tasks/heartbeat.py reads the same variable); a row not
+# refreshed for three intervals is shown as stale.
+HEARTBEAT_SECONDS = float(os.environ.get("WORKER_HEARTBEAT_SECONDS", "10"))
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="inspect")
 
 
@@ -31,6 +40,19 @@ class WorkerOut(BaseModel):
     concurrency: int | None
     active_tasks: int
     last_heartbeat: datetime | None
+
+
+class HeartbeatOut(BaseModel):
+    hostname: str
+    pid: int
+    queues: list[str]
+    concurrency: int | None
+    in_flight: int
+    version: str | None
+    started_at: datetime
+    last_seen_at: datetime
+    seconds_since_seen: float
+    stale: bool
 
 
 class EndpointOut(BaseModel):
@@ -43,6 +65,8 @@ class EndpointOut(BaseModel):
 
 
 class WorkersOut(BaseModel):
+    heartbeats: list[HeartbeatOut]
+    heartbeat_seconds: float
     workers: list[WorkerOut]
     queues: dict[str, list[str]]
     endpoints: list[EndpointOut]
@@ -83,6 +107,10 @@ def _inspect() -> tuple[list[WorkerOut], str | None]:
     errors=(403,),
 )
 def list_workers():
+    """`heartbeats` are the worker processes as they report themselves in the database
+    (every broker, stale after three missed beats); `workers` is what Celery's inspect
+    broadcast sees right now (`inspect_error` when it cannot ask); `endpoints` is each
+    tier's LLM endpoint health from the last probe."""
     require_admin()
     error = None
     try:
@@ -96,4 +124,44 @@ def list_workers():
         for q in w.queues:
             by_queue.setdefault(q, []).append(w.hostname)
     endpoints = [EndpointOut.model_validate(e, from_attributes=True) for e in all_health()]
-    return WorkersOut(workers=workers, queues=by_queue, endpoints=endpoints, inspect_error=error)
+    return WorkersOut(
+        heartbeats=_heartbeats(),
+        heartbeat_seconds=HEARTBEAT_SECONDS,
+        workers=workers,
+        queues=by_queue,
+        endpoints=endpoints,
+        inspect_error=error,
+    )
+
+
+def _heartbeats() -> list[HeartbeatOut]:
+    now = db.session.scalar(select(utcnow()))
+    rows = db.session.scalars(
+        select(WorkerHeartbeat).order_by(WorkerHeartbeat.hostname, WorkerHeartbeat.pid)
+    ).all()
+    out = []
+    for row in rows:
+        age = max(0.0, (_aware(now) - _aware(row.last_seen_at)).total_seconds())
+        out.append(
+            HeartbeatOut(
+                hostname=row.hostname,
+                pid=row.pid,
+                queues=list(row.queues or []),
+                concurrency=row.concurrency,
+                in_flight=row.in_flight,
+                version=row.version,
+                started_at=_aware(row.started_at),
+                last_seen_at=_aware(row.last_seen_at),
+                seconds_since_seen=round(age, 1),
+                stale=age > 3 * HEARTBEAT_SECONDS,
+            )
+        )
+    db.session.rollback()
+    return out
+
+
+def _aware(value: datetime | str) -> datetime:
+    """SQLite hands back naive UTC (or text for a bare expression); make it aware."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

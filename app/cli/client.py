@@ -1,4 +1,4 @@
-"""The HTTP client behind `legato submit|jobs|show|cancel` (LEGATO_API_URL, LEGATO_TOKEN)."""
+"""The HTTP client behind the `legato` client commands (LEGATO_API_URL, LEGATO_TOKEN)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from app.cli.sse import SseEvent, parse_sse
+from app.cli.sse import KEEPALIVE, SseEvent, parse_sse
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
@@ -47,7 +47,7 @@ class ApiClient:
             ) from None
         if resp.status_code >= 400:
             raise _error_from(resp)
-        return resp.json()
+        return resp.json() if resp.content else None
 
     def submit(self, **body: Any) -> dict:
         return self.request(
@@ -65,9 +65,24 @@ class ApiClient:
     def cancel(self, job_id: str) -> dict:
         return self.request("POST", f"/api/jobs/{job_id}/cancel")
 
-    def follow(self, job_id: str) -> Iterator[SseEvent]:
-        """Stream a job's events until it ends, reconnecting from the last id on a drop."""
-        last_id = "0"
+    def retry(self, job_id: str, movement: str | None = None) -> dict:
+        if movement is None:
+            return self.request("POST", f"/api/jobs/{job_id}/retry")
+        return self.request("POST", f"/api/jobs/{job_id}/replay", json={"movement": movement})
+
+    def events(self, job_id: str, after: int = 0, limit: int = 500) -> dict:
+        return self.request(
+            "GET", f"/api/jobs/{job_id}/events", params={"after": after, "limit": limit}
+        )
+
+    def follow(
+        self, job_id: str, after: int | str = 0, keepalives: bool = False
+    ) -> Iterator[SseEvent]:
+        """Stream a job's events until it ends, reconnecting from the last id on a drop.
+
+        With `keepalives`, the server's keepalive comments come through as KEEPALIVE
+        events (every 15 s while the job is quiet), and so does each reconnect."""
+        last_id = str(after)
         while True:
             try:
                 with self.session.get(
@@ -79,7 +94,7 @@ class ApiClient:
                     if resp.status_code >= 400:
                         raise _error_from(resp)
                     lines = resp.iter_lines(decode_unicode=True)
-                    for event in parse_sse(lines):
+                    for event in parse_sse(lines, comments=keepalives):
                         if event.id:
                             last_id = event.id
                         yield event
@@ -90,6 +105,8 @@ class ApiClient:
                 requests.exceptions.ChunkedEncodingError,
                 requests.Timeout,
             ):
+                if keepalives:
+                    yield SseEvent(event=KEEPALIVE, data="")
                 time.sleep(1.0)
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from app.cli.client import ApiClient, ApiClientError
-from app.cli.render import describe_event, job_line
 from app.config import Settings, get_settings
 
 
@@ -26,10 +25,15 @@ def _api_call(fn, *args, **kwargs):
         raise click.ClickException(f"{exc.message}{detail}") from None
 
 
-@click.group()
-@click.version_option(package_name="legato")
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="legato", prog_name="legato")
 def cli() -> None:
-    """legato: durable multi-agent LLM workflows on Celery."""
+    """legato: durable multi-agent LLM workflows on Celery.
+
+    Client commands talk to LEGATO_API_URL (default http://127.0.0.1:8000) with
+    LEGATO_TOKEN. A JOB_ID may be any unique prefix of the id. Exit codes: 0 succeeded,
+    1 failed or error, 2 usage, 3 cancelled, 4 waiting for an answer or input, 5 not
+    finished yet. Shell completion: eval "$(_LEGATO_COMPLETE=bash_source legato)"."""
 
 
 # -- running the system -------------------------------------------------------
@@ -39,24 +43,36 @@ def cli() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--concurrency", default=None, type=int, help="Worker threads (WORKER_CONCURRENCY).")
-def run(host: str, port: int, concurrency: int | None) -> None:
+@click.option(
+    "--verbose", "-v", is_flag=True, help="API and worker logs here too, not only in their files."
+)
+def run(host: str, port: int, concurrency: int | None, verbose: bool) -> None:
     """Start the API, a worker for every tier, and beat: the whole system, one command."""
+    from app.cli.banner import announce_when_ready
     from app.cli.supervisor import supervise
     from app.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings)
+    log_dir = settings.legato_data_dir / "logs"
+    logs = {} if verbose else {name: log_dir / f"{name}.log" for name in ("api", "worker")}
     click.echo(
-        f"legato: API on http://{host}:{port}  database {_safe_url(settings.sqlalchemy_url)}"
-        f"  broker {_safe_url(settings.celery_broker_url)}  tiers "
-        f"{','.join(settings.tiers)}"
+        f"legato: starting the API, a worker for every tier ({','.join(settings.tiers)}) and "
+        f"beat; database {_safe_url(settings.sqlalchemy_url)}"
     )
-    click.echo("legato: Ctrl-C stops everything")
-    sys.exit(supervise(_embedded_stack(host, port, concurrency, env=dict(os.environ))))
+    # Unbuffered, so the log files are current for whoever tails them.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    stack = _embedded_stack(host, port, concurrency, env=env, logs=logs)
+    sys.exit(supervise(stack, on_started=announce_when_ready(host, port, settings, logs)))
 
 
 def _embedded_stack(
-    host: str, port: int, concurrency: int | None, env: dict[str, str], stdout: int | None = None
+    host: str,
+    port: int,
+    concurrency: int | None,
+    env: dict[str, str],
+    stdout: int | None = None,
+    logs: dict[str, Path] | None = None,
 ):
     from app.cli.supervisor import Stack, legato_argv
 
@@ -70,6 +86,7 @@ def _embedded_stack(
         },
         env=env,
         stdout=stdout,
+        logs=logs or {},
     )
 
 
@@ -109,9 +126,11 @@ def demo(instruction: str, port: int) -> None:
                             f"the stack did not start; see {log_path}"
                         ) from None
                     time.sleep(0.5)
+            from app.cli.follow import follow_job
+
             job = _api_call(client.submit, instruction=instruction, piece="demo")
             click.echo(f"job {job['id']} submitted to the demo piece")
-            code = _follow(client, job["id"])
+            code = follow_job(client, job["id"])
         finally:
             stack.stop()
     sys.exit(code)
@@ -253,108 +272,6 @@ def token_create(owner: str, admin: bool, name: str | None) -> None:
         value = create_token(owner, admin=admin, name=name)
         database.session.commit()
     click.echo(value)
-
-
-# -- talking to the API -------------------------------------------------------
-
-
-@cli.command()
-@click.argument("instruction")
-@click.option("--piece", default=None, help="Piece name (default: the server's DEFAULT_PIECE).")
-@click.option("--tier", default=None)
-@click.option("--max-attempts", type=int, default=None)
-@click.option("--public", is_flag=True, help="Let other owners read this job.")
-@click.option(
-    "--follow", "-f", is_flag=True, help="Stream progress; exit non-zero unless it succeeds."
-)
-def submit(
-    instruction: str,
-    piece: str | None,
-    tier: str | None,
-    max_attempts: int | None,
-    public: bool,
-    follow: bool,
-) -> None:
-    """Submit a job."""
-    client = _client()
-    job = _api_call(
-        client.submit,
-        instruction=instruction,
-        piece=piece,
-        tier=tier,
-        max_attempts=max_attempts,
-        visibility="public" if public else None,
-    )
-    click.echo(f"job {job['id']} {job['status']} (piece {job['piece_name']}, tier {job['tier']})")
-    if follow:
-        sys.exit(_follow(client, job["id"]))
-
-
-def _follow(client: ApiClient, job_id: str) -> int:
-    status = None
-    try:
-        for event in client.follow(job_id):
-            if event.event == "end":
-                status = (event.json() or {}).get("status")
-                break
-            line = describe_event(event.json() or {})
-            if line:
-                click.echo(line)
-    except ApiClientError as exc:
-        raise click.ClickException(exc.message) from None
-    job = _api_call(client.job, job_id)
-    status = job["status"]
-    if status == "succeeded":
-        click.echo("\n" + (job.get("result") or "").strip())
-        return 0
-    click.echo(
-        f"job {status}: {job.get('error_summary') or job.get('abort_reason') or ''}", err=True
-    )
-    return 1
-
-
-@cli.command()
-@click.option("--status", default=None)
-@click.option("--piece", default=None)
-@click.option("--owner", default=None, help="Admins: another owner, or * for all.")
-@click.option("--limit", default=20, show_default=True, type=int)
-def jobs(status: str | None, piece: str | None, owner: str | None, limit: int) -> None:
-    """List jobs, newest first."""
-    page = _api_call(_client().jobs, status=status, piece=piece, owner=owner, limit=limit)
-    for job in page["items"]:
-        click.echo(job_line(job))
-    if not page["items"]:
-        click.echo("no jobs")
-
-
-@cli.command()
-@click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
-def show(job_id: str, as_json: bool) -> None:
-    """Show a job and its movement runs."""
-    job = _api_call(_client().job, job_id)
-    if as_json:
-        click.echo(json.dumps(job, indent=2))
-        return
-    click.echo(job_line(job))
-    for run in job["runs"]:
-        click.echo(
-            f"  #{run['iteration']:<3} {run['name']:<20} {run['status']:<10} "
-            f"-> {run['next'] or '':<12} {run['tokens_in']}+{run['tokens_out']} tok "
-            f"{run['latency_ms'] or 0} ms"
-        )
-    if job.get("result"):
-        click.echo("\n" + job["result"].strip())
-    elif job.get("error_summary"):
-        click.echo(f"\nerror: {job['error_summary']}")
-
-
-@cli.command()
-@click.argument("job_id")
-def cancel(job_id: str) -> None:
-    """Cancel a job that has not finished."""
-    job = _api_call(_client().cancel, job_id)
-    click.echo(f"job {job['id']} {job['status']}")
 
 
 def _free_port() -> int:

@@ -18,12 +18,14 @@ def job_line(job: dict[str, Any]) -> str:
     )
 
 
-def describe_event(event: dict[str, Any]) -> str | None:
-    """One line for a job event, as `legato submit --follow` prints it."""
+def describe_event(event: dict[str, Any], job_id: str | None = None) -> str | None:
+    """One line for a job event, as `legato submit --follow` prints it.
+
+    Hints name the real job id when it is known (never a placeholder to fill in)."""
     kind, data = event.get("kind"), event.get("data") or {}
     render = _RENDERERS.get(kind)
     if render is not None:
-        return render(data)
+        return render(data).replace("<job id>", job_id or "JOB_ID")
     if kind and kind.startswith("job_"):
         reason = f": {data['reason']}" if data.get("reason") else ""
         return f"■ {kind.removeprefix('job_')}{reason}"
@@ -57,6 +59,17 @@ _RENDERERS = {
     ),
     "model_fallback": lambda d: f"! {d.get('movement')}: {d.get('warning')}",
     "tool_call": _tool_call,
+    "phase_started": lambda d: (
+        f"  · phase {d.get('phase')} {d.get('kind')}{' ' + d['name'] if d.get('name') else ''}…"
+    ),
+    "phase_completed": lambda d: (
+        f"  · phase {d.get('phase')} {d.get('kind')}{' ' + d['name'] if d.get('name') else ''}"
+        f" [{d.get('tokens_in', 0)}+{d.get('tokens_out', 0)} tok, {d.get('latency_ms', 0)} ms]"
+    ),
+    "judgment": lambda d: (
+        f"  ⚖ {d.get('movement')}: rule {d.get('rule')} ({d.get('condition')}) by "
+        f"{d.get('method')} → {d.get('next')}"
+    ),
     "movement_failed": lambda d: f"✗ {d.get('movement')}: {d.get('reason')}",
     "movement_timed_out": lambda d: f"✗ {d.get('movement')}: lease expired (worker lost)",
     "movement_retried": lambda d: f"↻ {d.get('movement')}: running it again",

@@ -18,8 +18,14 @@ class SseEvent:
         return json.loads(self.data) if self.data else None
 
 
-def parse_sse(lines: Iterable[str]) -> Iterator[SseEvent]:
-    """Yield one event per blank-line-terminated block, per the WHATWG rules we need."""
+KEEPALIVE = ":keepalive"
+
+
+def parse_sse(lines: Iterable[str], comments: bool = False) -> Iterator[SseEvent]:
+    """Yield one event per blank-line-terminated block, per the WHATWG rules we need.
+
+    With `comments`, a comment line (the server's keepalive) yields a KEEPALIVE event,
+    so a follower gets control back while the job is quiet."""
     event, data, event_id = "message", [], None
     for line in lines:
         if line == "":
@@ -28,6 +34,8 @@ def parse_sse(lines: Iterable[str]) -> Iterator[SseEvent]:
             event, data = "message", []
             continue
         if line.startswith(":"):
+            if comments:
+                yield SseEvent(event=KEEPALIVE, data="")
             continue
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")

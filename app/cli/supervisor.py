@@ -12,7 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 GRACE_SECONDS = 15.0
 
@@ -26,17 +28,27 @@ class Stack:
     children: dict[str, list[str]]
     env: dict[str, str] | None = None
     stdout: int | None = None
+    # Per-child log files (appended to); a child without one writes to `stdout`.
+    logs: dict[str, Path] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self) -> Stack:
         for name, argv in self.children.items():
+            out = self.stdout
+            log_file = None
+            if name in self.logs:
+                self.logs[name].parent.mkdir(parents=True, exist_ok=True)
+                log_file = open(self.logs[name], "ab")  # noqa: SIM115 - the child's lifetime
+                out = log_file.fileno()
             self.processes[name] = subprocess.Popen(
                 argv,
                 env=self.env,
                 start_new_session=True,
-                stdout=self.stdout,
-                stderr=subprocess.STDOUT if self.stdout is not None else None,
+                stdout=out,
+                stderr=subprocess.STDOUT if out is not None else None,
             )
+            if log_file is not None:
+                log_file.close()  # the child holds its own descriptor
         return self
 
     def exited(self) -> tuple[str, int] | None:
@@ -60,8 +72,11 @@ class Stack:
                 process.wait()
 
 
-def supervise(stack: Stack) -> int:
-    """Run the stack until Ctrl-C, SIGTERM, or a child's exit; return an exit status."""
+def supervise(stack: Stack, on_started: Callable[[Stack], None] | None = None) -> int:
+    """Run the stack until Ctrl-C, SIGTERM, or a child's exit; return an exit status.
+
+    `on_started` runs once the children are started (e.g. to wait until the API
+    answers and say where it is)."""
     stopping = False
 
     def _stop(signum, frame):
@@ -72,15 +87,20 @@ def supervise(stack: Stack) -> int:
     exit_code = 0
     try:
         stack.start()
+        if on_started is not None:
+            on_started(stack)
         while not stopping:
             ended = stack.exited()
             if ended:
                 name, code = ended
+                where = f" (log: {stack.logs[name]})" if name in stack.logs else ""
                 print(
-                    f"legato: {name} exited with status {code}; stopping",
+                    f"legato: {name} exited with status {code}; stopping{where}",
                     file=sys.stderr,
                     flush=True,
                 )
+                if name in stack.logs:
+                    print(tail(stack.logs[name]), file=sys.stderr, flush=True)
                 exit_code = code or 1
                 break
             time.sleep(0.2)
@@ -96,3 +116,10 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
     except ProcessLookupError:
         pass
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

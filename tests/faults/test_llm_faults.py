@@ -13,7 +13,7 @@ from tests.faults.harness import figure
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
-OK = "Done. [STEP:0]"
+OK = "Done."
 
 
 def _retries(stack, job_id: str) -> list[dict]:

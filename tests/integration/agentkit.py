@@ -34,6 +34,7 @@ initial_movement: work
 movements:
   - name: work
     instruction: "{task}"
+    rules: [{condition: Done, next: COMPLETE}]
     allowed_tools: [Read, Write, Edit, Glob, Grep, Bash, WebFetch]
 """,
     "tools-read": """
@@ -42,6 +43,7 @@ initial_movement: look
 movements:
   - name: look
     instruction: "{task}"
+    rules: [{condition: Done, next: COMPLETE}]
     allowed_tools: [Read]
 """,
     "tools-plain": """
@@ -50,6 +52,7 @@ initial_movement: answer
 movements:
   - name: answer
     instruction: "{task}"
+    rules: [{condition: Done, next: COMPLETE}]
 """,
     "tools-model": """
 name: tools-model
@@ -58,6 +61,7 @@ movements:
   - name: pick
     model: no-such-model
     instruction: "{task}"
+    rules: [{condition: Done, next: COMPLETE}]
 """,
     "tools-ask": """
 name: tools-ask
@@ -65,6 +69,7 @@ initial_movement: clarify
 movements:
   - name: clarify
     instruction: "{task}"
+    rules: [{condition: Done, next: COMPLETE}]
     allowed_tools: [ask_human, Write]
 """,
     "tools-spawn": """
@@ -73,6 +78,7 @@ initial_movement: split
 movements:
   - name: split
     instruction: "{task}"
+    rules: [{condition: Done, next: COMPLETE}]
     allowed_tools: [spawn_subtask, Read, delegate_to_agent]
 """,
     "tools-agent": """
@@ -82,6 +88,7 @@ movements:
   - name: delegate
     agent: solo
     instruction: "{task}"
+    rules: [{condition: Done, next: COMPLETE}]
 """,
     "tools-ghost": """
 name: tools-ghost
@@ -90,6 +97,7 @@ movements:
   - name: haunt
     agent: ghost
     instruction: "{task}"
+    rules: [{condition: Done, next: COMPLETE}]
 """,
 }
 

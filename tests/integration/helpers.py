@@ -41,5 +41,19 @@ def events(client, job_id: str) -> list[dict]:
 
 
 def movement(name: str):
-    """A fake-LLM predicate matching requests made for exactly this movement."""
-    return lambda record: record.movement == name
+    """A fake-LLM predicate matching Phase 1 requests made for exactly this movement."""
+    return lambda record: record.movement == name and record.kind in (None, "execute")
+
+
+def judgment(name: str, kind: str = "judge_structured"):
+    """A fake-LLM predicate matching one Phase 3 stage of this movement."""
+    return lambda record: record.movement == name and record.kind == kind
+
+
+def structured_step(number: int):
+    """The structured Phase 3 answer choosing rule `number` (1-based)."""
+    import json
+
+    from tests.fakellm import text
+
+    return text(json.dumps({"step": number, "reason": "scripted"}))

@@ -33,11 +33,11 @@ def traces(client, job_id: str) -> list[dict]:
 
 
 def _ask_script(llm) -> None:
-    llm.when(on("clarify", "navy blue"), text("The colour is navy blue. [STEP:0]"))
+    llm.when(on("clarify", "navy blue"), text("The colour is navy blue."))
     llm.when(
         on("clarify"),
         tool_call("ask_human", {"question": "Which colour do you want?"}),
-        text("Waiting for the answer. [STEP:0]"),
+        text("Waiting for the answer."),
     )
 
 
@@ -60,7 +60,7 @@ def test_ask_human_round_trip_through_the_api(client, agent_worker, llm):
 
     done = wait_for_status(client, job["id"])
     assert done["status"] == "succeeded", done
-    assert done["result"] == "The colour is navy blue. [STEP:0]"
+    assert done["result"] == "The colour is navy blue."
     # the same movement ran again, with the answer among its user inputs
     assert [r["name"] for r in done["runs"]] == ["clarify", "clarify"]
     assert "navy blue" in [r for r in llm.chat_requests if r.movement == "clarify"][-1].prompt
@@ -112,12 +112,12 @@ def test_subtasks_limits_and_the_parent_resumes(client, agent_worker, llm, stack
     from app.models import Job
 
     # The parent's re-run sees both results among its inputs.
-    llm.when(on("split", "Subtask 2 ("), text("Merged both. [STEP:0]"))
+    llm.when(on("split", "Subtask 2 ("), text("Merged both."))
     # Child 2 runs the same piece one level down: SUBTASK_MAX_DEPTH=1 refuses a grandchild.
     llm.when(
         on("split", "go one level deeper"),
         tool_call("spawn_subtask", {"title": "grandchild", "instruction": "x"}),
-        text("Could not go deeper. [STEP:0]"),
+        text("Could not go deeper."),
     )
     llm.when(
         on("split"),
@@ -129,15 +129,15 @@ def test_subtasks_limits_and_the_parent_resumes(client, agent_worker, llm, stack
             ),
             ("spawn_subtask", {"title": "third", "instruction": "three", "piece": "tools-plain"}),
         ),
-        text("Spawned. [STEP:0]"),
+        text("Spawned."),
     )
-    llm.when(on("answer"), delay(0.5, text("child result [STEP:0]")))
+    llm.when(on("answer"), delay(0.5, text("child result")))
 
     job = submit(client, piece="tools-spawn", tier=IDLE_TIER, instruction="split the work")
     done = wait_for_status(client, job["id"], timeout=90)
 
     assert done["status"] == "succeeded", done
-    assert done["result"] == "Merged both. [STEP:0]"
+    assert done["result"] == "Merged both."
     assert [r["name"] for r in done["runs"]] == ["split", "split"]
     parent_traces = traces(client, job["id"])
     assert [t["outcome"] for t in parent_traces] == ["ok", "ok", "error"]
@@ -162,7 +162,7 @@ def test_subtasks_limits_and_the_parent_resumes(client, agent_worker, llm, stack
 
 
 def test_movement_model_falls_back_with_a_warning(client, agent_worker, llm):
-    llm.when(on("pick"), text("picked [STEP:0]"))
+    llm.when(on("pick"), text("picked"))
     job = submit(client, piece="tools-model", tier=IDLE_TIER)
     done = wait_for_status(client, job["id"])
 
@@ -183,8 +183,8 @@ def _agent(client, **body) -> dict:
 def test_delegate_sync_and_async(client, agent_worker, llm):
     _agent(client, name="helper", system_prompt="You are the helper agent.")
     llm.when(lambda r: r.headers.get("X-Legato-Agent") == "helper", text("four"))
-    llm.when(on("respond"), text("async answer [STEP:0]"))
-    llm.when(on("split", "Subtask 1 ("), text("Got both answers. [STEP:0]"))
+    llm.when(on("respond"), text("async answer"))
+    llm.when(on("split", "Subtask 1 ("), text("Got both answers."))
     llm.when(
         on("split"),
         tool_calls(
@@ -192,7 +192,7 @@ def test_delegate_sync_and_async(client, agent_worker, llm):
             ("delegate_to_agent", {"agent": "helper", "message": "later please", "mode": "async"}),
             ("delegate_to_agent", {"agent": "nobody", "message": "hi"}),
         ),
-        text("Delegated. [STEP:0]"),
+        text("Delegated."),
     )
 
     job = submit(client, piece="tools-spawn", tier=IDLE_TIER, instruction="ask around")
@@ -218,7 +218,7 @@ def test_movement_naming_a_dedicated_agent_runs_on_its_queue(client, agent_worke
     )
     assert resp.status_code in (201, 409), resp.get_json()
     client.patch("/api/agents/solo", json={"system_prompt": "Solo here.", "dedicated": True})
-    llm.when(on("delegate"), text("solo did it [STEP:0]"))
+    llm.when(on("delegate"), text("solo did it"))
 
     job = submit(client, piece="tools-agent", tier=IDLE_TIER)
     done = wait_for_status(client, job["id"])
@@ -244,9 +244,9 @@ def test_cancelling_a_parent_cancels_its_running_subtasks(client, agent_worker, 
     llm.when(
         on("split"),
         tool_call("spawn_subtask", {"title": "slow", "instruction": "x", "piece": "tools-plain"}),
-        text("Spawned. [STEP:0]"),
+        text("Spawned."),
     )
-    llm.when(on("answer"), delay(2.0, text("late [STEP:0]")))
+    llm.when(on("answer"), delay(2.0, text("late")))
     job = submit(client, piece="tools-spawn", tier=IDLE_TIER, instruction="cascade")
     wait_for_status(client, job["id"], "waiting_subtasks")
 

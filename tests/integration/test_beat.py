@@ -86,7 +86,7 @@ def test_reconcile_joins_a_parallel_movement_whose_last_sibling_died_before_join
     # No worker serves `quality`, where the beta sub-movement runs.
     stack.worker(queues="fast,auto,reflection,maintenance")
     stack.beat()
-    llm.when(lambda r: r.movement == "alpha", text("fine [STEP:0]"))
+    llm.when(lambda r: r.movement == "alpha", text("fine"))
 
     job = stack.submit(piece="parallel", tier="auto")["id"]
 

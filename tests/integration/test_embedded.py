@@ -55,6 +55,17 @@ def test_legato_run_completes_a_demo_job_submitted_through_the_cli(tmp_path):
             message="the embedded stack to be ready",
         )
         assert stack.poll() is None, log_path.read_text()
+        # It ends its start-up by saying where everything is and what to type next;
+        # the API and worker logs went to their own files, not above that.
+        wait_until(
+            lambda: "legato submit" in log_path.read_text(),
+            timeout=30,
+            message="the start-up banner",
+        )
+        banner = log_path.read_text()
+        assert f"console   {base}/ui/" in banner and f"(docs: {base}/docs)" in banner
+        assert f"LEGATO_API_URL={base} legato submit" in banner
+        assert "celery@" not in banner and "ready." not in banner
 
         submitted = subprocess.run(
             [sys.executable, "-m", "app.cli", "submit", "hello", "--follow"],
@@ -69,6 +80,7 @@ def test_legato_run_completes_a_demo_job_submitted_through_the_cli(tmp_path):
         assert "▶ draft" in submitted.stdout and "■ succeeded" in submitted.stdout
         assert "offline demo agent" in submitted.stdout  # the demo provider answered
         assert (tmp_path / "data" / "legato.db").exists()
+        assert "ready." in (tmp_path / "data" / "logs" / "worker.log").read_text()
     finally:
         stack.send_signal(signal.SIGINT)  # what Ctrl-C does
         code = stack.wait(timeout=40)

@@ -8,7 +8,15 @@ import pytest
 
 from tests.conftest import IDLE_TIER, wait_until
 from tests.fakellm import delay, text
-from tests.integration.helpers import events, get_job, movement, submit, wait_for_status
+from tests.integration.helpers import (
+    events,
+    get_job,
+    judgment,
+    movement,
+    structured_step,
+    submit,
+    wait_for_status,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -28,22 +36,39 @@ def test_demo_job_succeeds_with_runs_and_events_in_order(client, worker, llm):
     assert done["result"] == done["runs"][-1]["output"]
     assert done["tokens_in"] == sum(r["tokens_in"] for r in done["runs"]) > 0
     kinds = [e["kind"] for e in events(client, job["id"])]
+    # draft has one rule (chosen without a judgment call); review's two rules are judged
+    # in Phase 3, whose structured answer picks the first.
     assert kinds == [
         "job_submitted",
         "movement_started",
+        "phase_started",
+        "phase_completed",
+        "judgment",
         "movement_completed",
         "movement_started",
+        "phase_started",
+        "phase_completed",
+        "phase_started",
+        "phase_completed",
+        "judgment",
         "movement_completed",
         "job_succeeded",
     ]
+    judgments = [e["data"] for e in events(client, job["id"]) if e["kind"] == "judgment"]
+    assert [(j["movement"], j["method"], j["rule"]) for j in judgments] == [
+        ("draft", "auto_select", 1),
+        ("review", "structured_output", 1),
+    ]
     # the review movement saw the draft's output as its previous response
-    prompts = [r.json["messages"][-1]["content"] for r in llm.requests]
+    prompts = [r.json["messages"][-1]["content"] for r in llm.chat_requests]
     assert done["runs"][0]["output"] in prompts[1]
+    assert "## Previous Response" in prompts[1]
 
 
-def test_rule_hop_follows_the_tag_the_model_chose(client, worker, llm):
-    # review answers "Needs changes" once, sending the job back to draft, then approves.
-    llm.when(movement("review"), text("Please tighten it. [STEP:1]"), text("Good now. [STEP:0]"))
+def test_rule_hop_follows_the_status_judgment(client, worker, llm):
+    # review's judgment says "Needs changes" (rule 2) once, sending the job back to draft,
+    # then approves (rule 1).
+    llm.when(judgment("review"), structured_step(2), structured_step(1))
 
     done = wait_for_status(client, submit(client, piece="demo")["id"])
 
@@ -55,7 +80,7 @@ def test_rule_hop_follows_the_tag_the_model_chose(client, worker, llm):
 def test_duplicate_delivery_calls_the_llm_once(client, worker, llm, db_session):
     from app.dispatch import enqueue_movement
 
-    llm.when(movement("draft"), delay(1.0, text("draft done [STEP:0]")))
+    llm.when(movement("draft"), delay(1.0, text("draft done")))
     job = submit(client, piece="demo")
     first_run = wait_until(
         lambda: (get_job(client, job["id"])["runs"] or [None])[0], message="the first run row"
@@ -85,7 +110,7 @@ def test_cancel_a_queued_job(client, worker, llm):
 
 
 def test_cancel_a_running_job_discards_the_inflight_output(client, worker, llm):
-    llm.when(movement("draft"), delay(2.0, text("late draft [STEP:0]")))
+    llm.when(movement("draft"), delay(2.0, text("late draft")))
     job = submit(client, piece="demo")
     wait_until(lambda: llm.requests, message="the draft LLM call to start")
 

@@ -34,7 +34,7 @@ def test_metrics_count_llm_calls_tools_and_jobs(client, agent_worker, llm):
     llm.when(
         movement("work"),
         tool_calls(("Write", {"path": "a.txt", "content": "x"}), ("Read", {"path": "nope.txt"})),
-        text("done [STEP:0]"),
+        text("done"),
     )
     llm.when(movement("answer"), error(400, {"error": {"message": "bad request"}}))
 

@@ -11,9 +11,7 @@ from tests.faults.harness import *  # noqa: F403 - the stack fixtures
 
 pytestmark = pytest.mark.integration
 
-NOTES_REPLY = (
-    "- Keep drafts under ten lines.\n- The owner wants British spelling.\nNotes written [STEP:0]"
-)
+NOTES_REPLY = "- Keep drafts under ten lines.\n- The owner wants British spelling.\nNotes written"
 
 
 def _reflections(stack, job_id: str) -> list[tuple]:

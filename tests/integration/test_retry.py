@@ -27,7 +27,7 @@ def test_failed_attempt_retries_with_handoff_in_the_next_prompt(
     stack.beat()
     # Attempt 1: draft's LLM call gets 500s past the retry policy (3 tries), so the
     # attempt fails; attempt 2 succeeds.
-    llm.when(movement("draft"), error(500), error(500), error(500), text("Draft. [STEP:0]"))
+    llm.when(movement("draft"), error(500), error(500), error(500), text("Draft."))
 
     job = stack.submit(piece="demo", max_attempts=3)
     done = stack.wait_all([job["id"]], timeout=60)
@@ -89,7 +89,7 @@ def test_a_piece_abort_retries_by_default_with_the_handoff(
     # aborts. Attempt 2 answers properly. (Judge calls carry the movement's header too,
     # and the first matching rule wins, so the judge's rule goes first.)
     llm.when(lambda r: r.headers.get("X-Legato-Purpose") == "judge", text("none fits"))
-    llm.when(movement("draft"), text("no tag here"), text("Draft. [STEP:0]"))
+    llm.when(movement("draft"), text("no tag here"), text("Draft."))
 
     job = stack.submit(piece="demo", max_attempts=2)
     done = stack.wait_all([job["id"]], timeout=60)

@@ -1,4 +1,4 @@
-"""`legato answer` and `legato agents ...`: answer a job's question; manage and chat with agents."""
+"""`legato agents ...`: list, create, delete and chat with registered agents."""
 
 from __future__ import annotations
 
@@ -7,17 +7,7 @@ import json
 import click
 
 from app.cli.main import _api_call, _client, cli
-
-
-@cli.command("answer")
-@click.argument("job_id")
-@click.argument("answer")
-def answer(job_id: str, answer: str) -> None:
-    """Answer the question a job asked (ask_human); the job resumes."""
-    out = _api_call(
-        _client().request, "POST", f"/api/jobs/{job_id}/answer", json={"answer": answer}
-    )
-    click.echo(f"job {job_id} {out['job_status']}")
+from app.cli.output import output_option, print_json, table
 
 
 @cli.group()
@@ -26,10 +16,18 @@ def agents() -> None:
 
 
 @agents.command("ls")
-def list_agents() -> None:
-    for a in _api_call(_client().request, "GET", "/api/agents")["items"]:
-        tools = ",".join(a["allowed_tools"]) or "-"
-        click.echo(f"{a['name']:<20} {a['queue']:<20} {a['model'] or '(tier default)':<20} {tools}")
+@output_option
+def list_agents(output: str) -> None:
+    """Your agents: queue, model and tools."""
+    page = _api_call(_client().request, "GET", "/api/agents")
+    if output == "json":
+        print_json(page)
+        return
+    rows = [
+        [a["name"], a["queue"], a["model"] or "(tier default)", ",".join(a["allowed_tools"]) or "-"]
+        for a in page["items"]
+    ]
+    click.echo(table(["NAME", "QUEUE", "MODEL", "TOOLS"], rows, empty="no agents"))
 
 
 @agents.command("create")

@@ -1,14 +1,14 @@
-"""`legato pieces ...` and `legato input`: piece files and what a running job is told."""
+"""`legato pieces ...`: validate piece files, list the pieces you can run, show one."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
 from app.cli.main import _api_call, _client, cli
+from app.cli.output import output_option, print_json, table
 from app.config import get_settings
 
 
@@ -40,23 +40,35 @@ def validate(files: tuple[Path, ...]) -> None:
 
 
 @pieces.command("ls")
-def list_pieces() -> None:
+@output_option
+def list_pieces(output: str) -> None:
     """Pieces the server can run for you (from the API)."""
-    for piece in _api_call(_client().request, "GET", "/api/pieces")["items"]:
-        click.echo(f"{piece['name']:<16} {piece['source']:<12} {' → '.join(piece['movements'])}")
+    page = _api_call(_client().request, "GET", "/api/pieces")
+    if output == "json":
+        print_json(page)
+        return
+    rows = [[p["name"], p["source"], " → ".join(p["movements"])] for p in page["items"]]
+    click.echo(table(["NAME", "SOURCE", "MOVEMENTS"], rows, empty="no pieces"))
 
 
 @pieces.command("show")
 @click.argument("name")
-def show_piece(name: str) -> None:
-    """A piece as the server resolves it (facets inlined), as JSON."""
-    click.echo(json.dumps(_api_call(_client().request, "GET", f"/api/pieces/{name}"), indent=2))
-
-
-@cli.command("input")
-@click.argument("job_id")
-@click.argument("text")
-def give_input(job_id: str, text: str) -> None:
-    """Give a job user input; a job waiting for input resumes."""
-    result = _api_call(_client().request, "POST", f"/api/jobs/{job_id}/inputs", json={"text": text})
-    click.echo(f"input recorded; job is {result['job_status']}")
+@output_option
+def show_piece(name: str, output: str) -> None:
+    """A piece as the server resolves it: its movements and rules (json: facets inlined)."""
+    detail = _api_call(_client().request, "GET", f"/api/pieces/{name}")
+    if output == "json":
+        print_json(detail)
+        return
+    piece = detail["piece"]
+    click.echo(f"piece {detail['name']} ({detail['source']}): {piece.get('description') or ''}")
+    click.echo(f"starts at {piece['initial_movement']}; at most {piece['max_movements']} movements")
+    for mv in piece["movements"]:
+        extra = (
+            f" (parallel: {', '.join(s['name'] for s in mv['parallel'])})" if mv["parallel"] else ""
+        )
+        click.echo(f"\n{mv['name']}{extra}" + (f"  tier {mv['tier']}" if mv.get("tier") else ""))
+        for i, rule in enumerate(mv["rules"], 1):
+            click.echo(f"  {i}. {rule['condition']} → {rule.get('next') or '-'}")
+    for w in detail["warnings"]:
+        click.echo(f"warning: {w['text']}")

@@ -50,7 +50,7 @@ def test_default_reply_has_openai_shape_and_mentions_movement(fake):
     assert choice["index"] == 0 and choice["finish_reason"] == "stop"
     assert choice["message"]["role"] == "assistant"
     assert "plan" in choice["message"]["content"]
-    assert choice["message"]["content"].endswith("[STEP:0]")
+    assert choice["message"]["content"].endswith("Done.")
     assert body["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     # Deterministic: the same request gets the same text.
     again = post(fake, "Plan the trip\nsecond line", headers={"X-Legato-Movement": "plan"})
@@ -63,7 +63,7 @@ def test_script_is_fifo_then_default(fake):
     assert content_of(first) == "one"
     assert first.json()["usage"]["total_tokens"] == 7
     assert content_of(second) == "two"
-    assert content_of(third).endswith("[STEP:0]")
+    assert content_of(third).endswith("Done.")
 
 
 def test_when_matches_user_text_or_movement_and_last_reply_repeats(fake):
@@ -76,7 +76,7 @@ def test_when_matches_user_text_or_movement_and_last_reply_repeats(fake):
     assert content_of(post(fake, "x", headers={"X-Legato-Job": "J9"})) == "by predicate"
     # Unmatched traffic still consumes the script, then the default.
     assert content_of(post(fake, "unrelated")) == "scripted"
-    assert content_of(post(fake, "unrelated")).endswith("[STEP:0]")
+    assert content_of(post(fake, "unrelated")).endswith("Done.")
 
 
 def test_tool_call_replies(fake):
@@ -116,7 +116,7 @@ def test_delay_and_hang_hold_the_reply(fake):
     fake.script(delay(0.3, text("late")), hang(0.3))
     t0 = time.monotonic()
     assert content_of(post(fake)) == "late"
-    assert content_of(post(fake)).endswith("[STEP:0]")
+    assert content_of(post(fake)).endswith("Done.")
     assert time.monotonic() - t0 >= 0.6
     recs = fake.chat_requests
     assert all(r.end_time - r.time >= 0.3 for r in recs)
@@ -224,7 +224,7 @@ def test_reset_forgets_everything(fake):
     fake.reset()
     assert fake.requests == [] and fake.max_in_flight == 0
     assert fake.max_concurrent_for("r") == 0
-    assert content_of(post(fake, "x")).endswith("[STEP:0]")
+    assert content_of(post(fake, "x")).endswith("Done.")
 
 
 def test_stop_releases_the_port_and_wakes_hanging_handlers():
@@ -275,7 +275,7 @@ def test_standalone_cli():
             json={"model": "x", "messages": [{"role": "user", "content": "hi"}]},
             timeout=5,
         )
-        assert resp.json()["choices"][0]["message"]["content"].endswith("[STEP:0]")
+        assert resp.json()["choices"][0]["message"]["content"].endswith("Done.")
         base = f"http://127.0.0.1:{port}/_fake"
         stats = requests.get(f"{base}/stats", timeout=5).json()
         assert stats["chat_requests"] == 1 and stats["max_in_flight"] == 1
@@ -308,3 +308,38 @@ def test_zero_latency_calls_are_not_held_back_by_tcp(fake):
             session.post(f"{fake.url}/chat/completions", json=body, timeout=5)
         elapsed = time.monotonic() - t0
     assert elapsed < 2.0
+
+
+def test_unscripted_calls_get_what_their_phase_expects(fake):
+    """A structured judgment, a tag stage and a report each get their phase's shape."""
+    import json
+
+    def call(kind, schema=None):
+        body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+        if schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "a", "schema": schema},
+            }
+        headers = {"X-Legato-Movement": "review", "X-Legato-Kind": kind}
+        resp = requests.post(fake.url + "/chat/completions", json=body, headers=headers, timeout=5)
+        return resp.json()["choices"][0]["message"]["content"]
+
+    step = {"type": "object", "properties": {"step": {"type": "integer"}}}
+    assert json.loads(call("judge_structured", step))["step"] == 1
+    assert call("judge_tag") == "[REVIEW:1]"
+    assert call("report").startswith("# Report of review")
+    assert fake.requests[0].kind == "judge_structured" and fake.requests[0].schema == step
+
+
+def test_an_endpoint_without_structured_output_refuses_it(fake):
+    fake.structured_output = False
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {}}},
+    }
+    resp = requests.post(fake.url + "/chat/completions", json=body, timeout=5)
+    assert resp.status_code == 400
+    del body["response_format"]
+    assert requests.post(fake.url + "/chat/completions", json=body, timeout=5).status_code == 200

@@ -33,10 +33,10 @@ def always(*replies):
 
 
 def test_success_returns_content_usage_and_metadata(fake, client, profile):
-    fake.script(text("All good [STEP:1]", usage=(42, 7)))
+    fake.script(text("All good", usage=(42, 7)))
     result = client.chat(profile, MSGS, temperature=0.2)
     assert isinstance(result, ChatResult)
-    assert result.content == "All good [STEP:1]"
+    assert result.content == "All good"
     assert result.tool_calls == []
     assert result.finish_reason == "stop"
     assert result.usage == Usage(prompt_tokens=42, completion_tokens=7)
@@ -305,7 +305,7 @@ def test_many_threads_share_one_client(fake, profile):
             t.join()
     assert len(results) == n
     assert sorted(results) == sorted(
-        f"Fake LLM reply for movement unknown. Task: task {i}\nDone. [STEP:0]" for i in range(n)
+        f"Fake LLM reply for movement unknown. Task: task {i}\nDone." for i in range(n)
     )
     assert fake.max_in_flight >= n * 0.8
     assert all(fake.max_concurrent_for(f"run-{i}") == 1 for i in range(n))
@@ -327,7 +327,7 @@ def test_demo_provider_is_offline_and_deterministic(client, monkeypatch):
     one = client.chat(demo, msgs, tools=TOOLS)
     two = client.chat(demo, msgs)
     assert one.content == two.content
-    assert one.content.endswith("[STEP:0]")
+    assert one.content.endswith("Done.")
     assert "Write a haiku" in one.content and "about autumn" in one.content
     assert "for a card" not in one.content  # a brief summary, not an echo
     assert one.model == "demo" and one.attempts == 1 and one.finish_reason == "stop"

@@ -9,7 +9,7 @@ from app.notes import MAX_NOTE_CHARS, parse_notes
 
 
 def test_bullets_become_notes_and_tags_are_dropped():
-    text = "Notes:\n- Keep it short.\n* Use UTC.\n1. Run tests first.\nNotes written [STEP:0]"
+    text = "Notes:\n- Keep it short.\n* Use UTC. [REFLECT:1]\n1. Run tests first.\nNotes written"
     assert parse_notes(text) == ["Keep it short.", "Use UTC.", "Run tests first."]
 
 
@@ -18,7 +18,7 @@ def test_without_bullets_the_first_paragraph_is_the_note():
 
 
 def test_empty_output_gives_no_notes():
-    assert parse_notes("  \n [STEP:0]") == []
+    assert parse_notes("  \n") == []
 
 
 @given(st.lists(st.text(min_size=1, max_size=900).map(lambda t: "- " + t), max_size=30))

@@ -8,12 +8,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from app.config import Settings
-from tasks.outcomes import backoff_for
 
 
 def test_default_backoff_is_30_120_600_and_the_last_repeats():
     settings = Settings()
-    assert [backoff_for(settings, n) for n in (1, 2, 3, 4, 9)] == [30, 120, 600, 600, 600]
+    assert [settings.backoff_for(n) for n in (1, 2, 3, 4, 9)] == [30, 120, 600, 600, 600]
 
 
 @pytest.mark.parametrize("raw", ["", "a,b", "-1,5"])
@@ -27,4 +26,4 @@ def test_bad_backoff_lists_are_rejected(raw, monkeypatch):
 def test_backoff_follows_the_configured_list(steps):
     settings = Settings(retry_backoff_seconds=",".join(map(str, steps)))
     for attempt in range(1, len(steps) + 3):
-        assert backoff_for(settings, attempt) == steps[min(attempt, len(steps)) - 1]
+        assert settings.backoff_for(attempt) == steps[min(attempt, len(steps)) - 1]

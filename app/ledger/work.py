@@ -1,0 +1,128 @@
+"""The unit of work: one transaction that holds the job row lock and commits as a whole.
+
+Every change to job, run, agent-task and event state happens inside `unit_of_work`:
+
+    with unit_of_work(job_id) as work:
+        if work.job_status != "running":
+            return work.discard()
+        ...ledger functions that take `work`...
+        work.after(dispatch.send)        # published only once the commit is done
+
+It locks the job row first (the per-job mutex: cancel, finish and the parallel join
+never deadlock), buffers events and writes them in one statement, commits or rolls back
+as a whole, and then runs the after-commit actions (enqueue after commit, DESIGN.md
+invariant 4). Callers never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+
+from app.db import db
+from app.models import Job, JobEvent, MovementRun
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], None]
+_jobs, _runs, _events = Job.__table__, MovementRun.__table__, JobEvent.__table__
+
+
+class Work:
+    """What a unit of work may touch: its connection, events, after-commit actions."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.job_id: uuid.UUID | None = None
+        self.job_status: str | None = None
+        self.job_attempt: int | None = None
+        self._events: list[dict[str, Any]] = []
+        self._after: list[AfterCommit] = []
+        self._discard = False
+
+    def lock(self, job_id: uuid.UUID) -> str | None:
+        """Lock the job's row for this transaction; its status, or None if it is gone."""
+        row = self.conn.execute(
+            select(_jobs.c.status, _jobs.c.attempt).where(_jobs.c.id == job_id).with_for_update()
+        ).first()
+        self.job_id = job_id
+        self.job_status, self.job_attempt = (row.status, row.attempt) if row else (None, None)
+        return self.job_status
+
+    def lock_for_run(self, run_id: uuid.UUID) -> str | None:
+        """lock() for the job a movement run belongs to, in one statement."""
+        owner = select(_runs.c.job_id).where(_runs.c.id == run_id).scalar_subquery()
+        row = self.conn.execute(
+            select(_jobs.c.id, _jobs.c.status, _jobs.c.attempt)
+            .where(_jobs.c.id == owner)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return None
+        self.job_id, self.job_status, self.job_attempt = row.id, row.status, row.attempt
+        return self.job_status
+
+    def event(self, kind: str, job_id: uuid.UUID | None = None, /, **data: Any) -> None:
+        """Append to a job's event log when this unit commits."""
+        target = job_id or self.job_id
+        if target is None:
+            raise ValueError(f"event {kind!r} has no job")
+        self._events.append({"job_id": target, "kind": kind, "data": data})
+
+    def after(self, action: AfterCommit) -> None:
+        self._after.append(action)
+
+    def after_all(self, actions: list[AfterCommit]) -> None:
+        self._after.extend(actions)
+
+    def discard(self) -> None:
+        """Roll back instead of committing (e.g. a guarded change matched nothing)."""
+        self._discard = True
+
+    def _flush(self) -> None:
+        if self._events:
+            self.conn.execute(insert(_events), self._events)
+            self._events = []
+
+
+@contextmanager
+def unit_of_work(
+    job_id: uuid.UUID | None = None, *, run_id: uuid.UUID | None = None
+) -> Iterator[Work]:
+    """A transaction that locks the job (given directly or through one of its runs)."""
+    session = db.session
+    work = Work(session.connection())
+    try:
+        if job_id is not None:
+            work.lock(job_id)
+        elif run_id is not None:
+            work.lock_for_run(run_id)
+        yield work
+        if work._discard:
+            session.rollback()
+            return
+        work._flush()
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    run_after_commit(work._after)
+
+
+def run_after_commit(actions: list[AfterCommit]) -> None:
+    for action in actions:
+        try:
+            action()
+        except Exception:  # the beat sweeps re-send what a failed publish left behind
+            log.warning("after-commit action %r failed", action, exc_info=True)
+
+
+def end_read() -> None:
+    """Close the current read transaction (SQLite: release the lock; PG: the snapshot)."""
+    db.session.rollback()

@@ -1,0 +1,365 @@
+"""One movement run as a sequence of model calls: a pure program over the answers so far.
+
+``next_step(spec, answers)`` returns the next model call to make, or the run's outcome.
+The worker makes the call, records the answer (the checkpoint) and asks again. Because
+the program is a function of the recorded answers, a redelivered message replays them
+and resumes after the last finished call instead of repeating it.
+
+The order is TAKT's (SEMANTICS.md §1): Phase 1 (execute, with tools); Phase 2 (one call
+per report file, with one retry in a fresh conversation); Phase 3 (structured output,
+then a status tag, then an AI judge); and, in the ``piece`` dialect only, the fallbacks
+over the Phase 1 answer when Phase 3 found nothing: a tag in that answer, a judge over
+the ``ai()`` conditions, a judge over all conditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pieces.aggregate import aggregated_output, first_aggregate
+from pieces.judgment import (
+    CONDUCTOR,
+    EVALUATION_SCHEMA,
+    JUDGMENT_SCHEMA,
+    Candidate,
+    candidates,
+    judge_prompt,
+    judged_content,
+    phase3_prompt,
+    rule_is_selectable,
+    structured_value,
+)
+from pieces.model import Movement, Piece
+from pieces.reports import phase2_prompt
+from pieces.tags import detect_judge, detect_tag
+
+# What ran, in the vocabulary of the run's phase records and events.
+EXECUTE, REPORT, REPORT_RETRY = "execute", "report", "report_retry"
+JUDGE_STRUCTURED, JUDGE_TAG, JUDGE_AI = "judge_structured", "judge_tag", "judge_ai"
+FALLBACK_AI, FALLBACK_ALL = "fallback_ai", "fallback_all"
+JUDGE_KINDS = (JUDGE_STRUCTURED, JUDGE_TAG, JUDGE_AI, FALLBACK_AI, FALLBACK_ALL)
+
+
+@dataclass(frozen=True)
+class Call:
+    kind: str
+    phase: int
+    prompt: str
+    name: str | None = None  # the report file of a Phase 2 call
+    system: str | None = None
+    conversation: bool = False  # continue (and extend) the movement's conversation
+    fresh: bool = False  # start the conversation over (Phase 1 with session: refresh)
+    tools: bool = False
+    schema: dict[str, Any] | None = None
+    allow_empty: bool = False  # an empty answer is data here, not a transport failure
+    judge: bool = False  # runs on the judge tier
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: str
+    content: str = ""
+    name: str | None = None
+    status: Literal["done", "error", "blocked"] = "done"
+    structured: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SubResult:
+    """A finished sub-movement of a parallel movement, as its parent sees it."""
+
+    name: str
+    content: str
+    condition: str | None  # the raw condition its rules matched
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["done", "blocked", "error"]
+    content: str = ""  # the movement's output: the Phase 1 answer or the aggregate
+    rule_index: int | None = None
+    method: str | None = None  # how the rule was found
+    reports: dict[str, str] = field(default_factory=dict)
+    failure: str | None = None  # the abort reason, when status is "error"
+    # status "blocked": what the agent waits for (legato's tools: a human, or subtasks).
+    pause: str | None = None
+    questions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MovementSpec:
+    piece: Piece
+    movement: Movement
+    phase1_prompt: str = ""
+    system: str | None = None
+    interactive: bool = False
+    working_dir: str = "."
+    report_dir: str = "reports"
+    movement_iteration: int = 1
+    task: str = ""
+    # Reports of this attempt before this run (what an earlier iteration left behind).
+    earlier_reports: dict[str, str] = field(default_factory=dict)
+    sub_results: tuple[SubResult, ...] = ()
+    # Workflow dialect: what when(...) conditions read (structured.<step>, context.<step>,
+    # effect.<step>), accumulated by the job so far.
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def _find(answers: Sequence[Answer], kind: str, name: str | None = None) -> Answer | None:
+    for answer in answers:
+        if answer.kind == kind and answer.name == name:
+            return answer
+    return None
+
+
+def failed_execution(piece: Piece, message: str) -> str:
+    step = piece.words[1].capitalize()
+    return f"{step} execution failed: {message}"
+
+
+def no_rule_message(piece: Piece, movement: Movement) -> str:
+    return (
+        f'Status not found for {piece.words[1]} "{movement.name}": '
+        "no rule matched after all detection phases"
+    )
+
+
+def next_step(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome:
+    if spec.movement.kind == "parallel":
+        return _parallel_parent(spec, answers)
+    execute = _find(answers, EXECUTE)
+    if execute is None:
+        return Call(
+            EXECUTE,
+            1,
+            spec.phase1_prompt,
+            system=spec.system,
+            conversation=True,
+            fresh=spec.movement.session == "refresh",
+            tools=True,
+        )
+    if execute.status == "blocked":
+        why = execute.structured if isinstance(execute.structured, dict) else {}
+        return Outcome(
+            "blocked",
+            execute.content,
+            pause=why.get("pause", "human"),
+            questions=tuple(why.get("questions") or ()),
+        )
+    if execute.status == "error":
+        step = spec.piece.words[1].capitalize()
+        detail = execute.error or execute.content
+        return Outcome(
+            "error", execute.content, failure=f'{step} "{spec.movement.name}" failed: {detail}'
+        )
+    reports = _report_phase(spec, answers, execute.content)
+    if isinstance(reports, Call | Outcome):
+        return reports
+    return _judge(spec, answers, execute.content, reports)
+
+
+def _report_phase(
+    spec: MovementSpec, answers: Sequence[Answer], phase1: str
+) -> dict[str, str] | Call | Outcome:
+    reports: dict[str, str] = {}
+    for contract in spec.movement.output_contracts:
+        common = dict(
+            working_dir=spec.working_dir,
+            report_dir=spec.report_dir,
+            movement_iteration=spec.movement_iteration,
+            task=spec.task,
+        )
+        first = _find(answers, REPORT, contract.name)
+        if first is None:
+            prompt = phase2_prompt(spec.piece, spec.movement, contract, **common)
+            return Call(
+                REPORT, 2, prompt, contract.name, spec.system, conversation=True, allow_empty=True
+            )
+        if first.status == "done" and first.content.strip():
+            reports[contract.name] = first.content.strip()
+            continue
+        retry = _find(answers, REPORT_RETRY, contract.name)
+        if retry is None:
+            prompt = phase2_prompt(
+                spec.piece, spec.movement, contract, previous_work=phase1, **common
+            )
+            return Call(REPORT_RETRY, 2, prompt, contract.name, spec.system, allow_empty=True)
+        if retry.status == "done" and retry.content.strip():
+            reports[contract.name] = retry.content.strip()
+            continue
+        if spec.piece.dialect == "piece":
+            detail = retry.error or "Report output is empty"
+            return Outcome(
+                "error",
+                phase1,
+                failure=failed_execution(
+                    spec.piece, f"Report phase failed for {contract.name}: {detail}"
+                ),
+            )
+        # The workflow dialect tolerates a report that could not be written.
+    return reports
+
+
+def _needs_phase3(spec: MovementSpec, cands: list[Candidate]) -> bool:
+    rules = spec.movement.rules
+    if spec.piece.dialect == "piece":
+        return any(r.kind == "label" for r in rules)
+    return len(cands) >= 2
+
+
+def _judge(
+    spec: MovementSpec, answers: Sequence[Answer], phase1: str, reports: dict[str, str]
+) -> Call | Outcome:
+    movement, piece = spec.movement, spec.piece
+    done = lambda index, method: Outcome("done", phase1, index, method, reports)  # noqa: E731
+    if not movement.rules:
+        return done(None, None)
+    cands = candidates(piece, movement, spec.interactive)
+    if piece.dialect == "workflow":
+        from pieces.workflow_rules import judge_workflow  # the workflow dialect's evaluation
+
+        return judge_workflow(spec, answers, phase1, reports, cands)
+    if _needs_phase3(spec, cands):
+        if len(movement.rules) == 1:
+            return done(0, "auto_select")
+        content, _ = judged_content(movement, {**spec.earlier_reports, **reports}, phase1)
+        if content is not None:
+            found = _phase3_stages(spec, answers, cands, content)
+            if isinstance(found, Call):
+                return found
+            if found is not None:
+                return done(*found)
+    found = _piece_fallbacks(spec, answers, phase1, tag_name=movement.name)
+    if isinstance(found, Call):
+        return found
+    if found is None:
+        return Outcome(
+            "error", phase1, failure=failed_execution(piece, no_rule_message(piece, movement))
+        )
+    return done(*found)
+
+
+def _valid(spec: MovementSpec, index: int) -> bool:
+    return rule_is_selectable(spec.movement, index, spec.interactive)
+
+
+def _phase3_stages(
+    spec: MovementSpec, answers: Sequence[Answer], cands: list[Candidate], content: str
+) -> tuple[int, str] | Call | None:
+    """Structured output, then a tag, then the AI judge; (rule index, method) or None."""
+    movement = spec.movement
+    structured_prompt = phase3_prompt(movement, cands, content, structured=True)
+    stage = _find(answers, JUDGE_STRUCTURED)
+    if stage is None:
+        return Call(
+            JUDGE_STRUCTURED,
+            3,
+            structured_prompt,
+            system=CONDUCTOR,
+            schema=JUDGMENT_SCHEMA,
+            allow_empty=True,
+            judge=True,
+        )
+    if stage.status == "done":
+        step = structured_value(stage.content, stage.structured, "step")
+        if step is not None and _valid(spec, step - 1):
+            return step - 1, "structured_output"
+    stage = _find(answers, JUDGE_TAG)
+    if stage is None:
+        prompt = phase3_prompt(movement, cands, content, structured=False)
+        return Call(JUDGE_TAG, 3, prompt, system=CONDUCTOR, allow_empty=True, judge=True)
+    if stage.status == "done":
+        index = detect_tag(stage.content, movement.name)
+        if _valid(spec, index):
+            return index, "phase3_tag"
+    if not cands:
+        return None
+    stage = _find(answers, JUDGE_AI)
+    if stage is None:
+        # TAKT hands the judge the structured Phase 3 prompt as the "agent output", and
+        # numbers the conditions as the rules are numbered.
+        prompt = judge_prompt(structured_prompt, [(c.number, c.text) for c in cands])
+        return Call(JUDGE_AI, 3, prompt, schema=EVALUATION_SCHEMA, allow_empty=True, judge=True)
+    number = _judge_number(stage)
+    if number is not None and _valid(spec, number - 1):
+        return number - 1, "ai_judge"
+    return None
+
+
+def _judge_number(answer: Answer) -> int | None:
+    """The number an AI judge answered: structured output first, then ``[JUDGE:N]``."""
+    if answer.status != "done":
+        return None
+    number = structured_value(answer.content, answer.structured, "matched_index")
+    if number is not None:
+        return number
+    index = detect_judge(answer.content)
+    return index + 1 if index >= 0 else None
+
+
+def _piece_fallbacks(
+    spec: MovementSpec, answers: Sequence[Answer], content: str, *, tag_name: str
+) -> tuple[int, str] | Call | None:
+    """0.31's RuleEvaluator over the Phase 1 answer (or a parallel movement's aggregate)."""
+    movement = spec.movement
+    index = detect_tag(content, tag_name)
+    if _valid(spec, index):
+        return index, "phase1_tag"
+    ai_rules = [r for r in movement.rules if r.kind == "ai" and _valid(spec, r.index)]
+    if ai_rules:
+        stage = _find(answers, FALLBACK_AI)
+        if stage is None:
+            prompt = judge_prompt(content, [(i, r.label or "") for i, r in enumerate(ai_rules, 1)])
+            return Call(
+                FALLBACK_AI, 3, prompt, schema=EVALUATION_SCHEMA, allow_empty=True, judge=True
+            )
+        number = _judge_number(stage)
+        if number is not None and 1 <= number <= len(ai_rules):
+            return ai_rules[number - 1].index, "ai_judge"
+    visible = [r for r in movement.rules if _valid(spec, r.index)]
+    if not visible:
+        return None
+    stage = _find(answers, FALLBACK_ALL)
+    if stage is None:
+        prompt = judge_prompt(content, [(r.index + 1, r.condition) for r in visible])
+        return Call(FALLBACK_ALL, 3, prompt, schema=EVALUATION_SCHEMA, allow_empty=True, judge=True)
+    number = _judge_number(stage)
+    if number is not None and _valid(spec, number - 1):
+        return number - 1, "ai_judge_fallback"
+    return None
+
+
+def _parallel_parent(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome:
+    """A parallel movement after its sub-movements: aggregate, then the rule cascade."""
+    piece, movement = spec.piece, spec.movement
+    subs = spec.sub_results
+    content = aggregated_output([(s.name, s.content) for s in subs])
+    if piece.dialect == "workflow":
+        from pieces.workflow_rules import judge_workflow_parallel
+
+        return judge_workflow_parallel(spec, answers, content)
+    if subs and all(s.error is not None for s in subs):
+        errors = "; ".join(f"{s.name}: {s.error}" for s in subs)
+        return Outcome(
+            "error",
+            content,
+            failure=failed_execution(piece, f"All parallel sub-{piece.words[1]}s failed: {errors}"),
+        )
+    if not movement.rules:
+        return Outcome("done", content)
+    outcomes = {s.name: s.condition for s in subs if s.error is None}
+    index = first_aggregate(movement, outcomes)
+    if index >= 0:
+        return Outcome("done", content, index, "aggregate")
+    found = _piece_fallbacks(spec, answers, content, tag_name=movement.name)
+    if isinstance(found, Call):
+        return found
+    if found is None:
+        return Outcome(
+            "error", content, failure=failed_execution(piece, no_rule_message(piece, movement))
+        )
+    return Outcome("done", content, found[0], found[1])

@@ -1,0 +1,1 @@
+"""The movement engine: claim, phases, finish; driven by the run_movement task."""

@@ -1,0 +1,269 @@
+"""The finishing transaction: the run completes and its route is applied, all at once.
+
+In one unit of work (holding the job lock): the last phases are recorded (guarded by
+the lease), the run moves `running -> completed` (or `failed`) with its output, match
+and route, the reports are stored, tokens added, events written; then the route is
+applied: the next run inserted (a movement, a loop judge, the same movement again after
+a human answers), or the job ends. A sub-movement instead wakes its parent when it is
+the last of its siblings to end. Everything is sent after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from agents.llm import LLMError
+from app.ledger import (
+    REPORT,
+    Dispatch,
+    add_artifact,
+    add_tokens,
+    fail_attempt,
+    move_job,
+    move_run,
+    record_phase,
+    set_values,
+    start_movement,
+    succeed,
+    unit_of_work,
+)
+from app.ledger.traces import record_llm_calls
+from app.models import MovementRun, RunPhase
+from app.status import JobStatus, RunStatus
+from app.subtasks import open_children
+from pieces import Outcome, Route, route
+from pieces.loops import judge_name
+from pieces.program import JUDGE_KINDS
+from tasks.engine import reads
+from tasks.engine.claim import Claimed
+from tasks.engine.events import phase_event
+from tasks.engine.outcomes import requeue_unreachable, wake_parent
+from tasks.engine.workspace import commit_run
+
+log = logging.getLogger(__name__)
+PREVIEW_CHARS = 400
+_runs, _phases = MovementRun.__table__, RunPhase.__table__
+
+
+def _totals(conn, run_id) -> Any:
+    return conn.execute(
+        select(
+            func.coalesce(func.sum(_phases.c.tokens_in), 0).label("tokens_in"),
+            func.coalesce(func.sum(_phases.c.tokens_out), 0).label("tokens_out"),
+            func.coalesce(func.sum(_phases.c.latency_ms), 0).label("latency_ms"),
+        ).where(_phases.c.run_id == run_id)
+    ).one()
+
+
+def _mark_decision(rows: list[dict], outcome: Outcome) -> None:
+    """The judgment phase that found the rule carries how it was found."""
+    if outcome.rule_index is None or not rows:
+        return
+    last = rows[-1]
+    if last["kind"] in JUDGE_KINDS and outcome.method in (
+        "structured_output",
+        "phase3_tag",
+        "ai_judge",
+        "ai_judge_fallback",
+    ):
+        last["match_method"] = outcome.method
+        last["matched_rule"] = outcome.rule_index + 1
+
+
+def finish(
+    claimed: Claimed,
+    outcome: Outcome,
+    rows: list[dict],
+    llm_calls: list[dict],
+    settings,
+) -> str:
+    run, piece, movement = claimed.run, claimed.piece, claimed.movement
+    _mark_decision(rows, outcome)
+    commit = commit_run(claimed)
+    rule = movement.rules[outcome.rule_index] if outcome.rule_index is not None else None
+    with unit_of_work(run.job_id) as work:
+        if work.job_status != JobStatus.RUNNING:
+            work.discard()
+            return "job-not-running"
+        for row in rows:
+            if not record_phase(work, run.id, claimed.owner, row):
+                work.discard()
+                return "lost"
+        decided: Route | None = None
+        if run.parent_run_id is None:
+            history = reads.loop_history(work.conn, run.job_id, run.attempt, run.iteration)
+            decided = route(
+                piece,
+                movement,
+                outcome,
+                iteration=run.iteration,
+                history=history,
+                loop_judge=run.kind == "loop_judge",
+                natural_next=run.natural_next,
+            )
+        totals = _totals(work.conn, run.id)
+        failed = run.parent_run_id is not None and outcome.status == "error"
+        moved = move_run(
+            work,
+            run.id,
+            RunStatus.RUNNING,
+            RunStatus.FAILED if failed else RunStatus.COMPLETED,
+            held_by=claimed.owner,
+            output=outcome.content,
+            matched_rule=outcome.rule_index,
+            matched_condition=rule.condition if rule else None,
+            match_method=outcome.method,
+            next=decided.next_label if decided else None,
+            route=decided.kind if decided else None,
+            error=outcome.failure,
+            tokens_in=totals.tokens_in,
+            tokens_out=totals.tokens_out,
+            latency_ms=totals.latency_ms,
+            model=rows[-1]["model"] if rows else None,
+            workspace_commit=commit,
+        )
+        if not moved:
+            work.discard()
+            log.info("run %s: lease lost before completion; output discarded", run.id)
+            return "lost"
+        record_llm_calls(work, llm_calls)
+        add_tokens(
+            work, run.job_id, sum(r["tokens_in"] for r in rows), sum(r["tokens_out"] for r in rows)
+        )
+        for name, content in outcome.reports.items():
+            add_artifact(work, run.job_id, REPORT, name, content, run.attempt, run.id)
+        _events(work, claimed, outcome, rows, rule, decided, totals)
+        if run.parent_run_id is not None:
+            wake_parent(work, run.parent_run_id)
+            return "completed" if not failed else "failed"
+        return apply_route(work, claimed, outcome, decided)
+
+
+def _events(work, claimed, outcome, rows, rule, decided, totals) -> None:
+    run = claimed.run
+    for row in rows:
+        work.event("phase_completed", **phase_event(claimed, row))
+    if rule is not None:
+        work.event(
+            "judgment",
+            run_id=str(run.id),
+            movement=run.name,
+            rule=outcome.rule_index + 1,
+            condition=rule.condition,
+            method=outcome.method,
+            next=decided.next_label if decided else None,
+        )
+    work.event(
+        "movement_completed",
+        run_id=str(run.id),
+        movement=run.name,
+        kind=run.kind,
+        iteration=run.iteration,
+        status=outcome.status,
+        next=decided.next_label if decided else None,
+        route=decided.kind if decided else None,
+        condition=rule.condition if rule else None,
+        method=outcome.method,
+        tokens_in=totals.tokens_in,
+        tokens_out=totals.tokens_out,
+        latency_ms=totals.latency_ms,
+        reports=sorted(outcome.reports),
+        output_preview=outcome.content[:PREVIEW_CHARS],
+        error=outcome.failure,
+    )
+
+
+def apply_route(work, claimed: Claimed, outcome: Outcome, decided: Route) -> str:
+    run, piece, job = claimed.run, claimed.piece, claimed.job
+    job_id = run.job_id
+    if decided.kind == "complete":
+        succeed(work, job_id, outcome.content)
+        return JobStatus.SUCCEEDED.value
+    if decided.kind == "abort":
+        # A failed movement (the model gave up) always retries; the piece's own aborts
+        # follow RETRY_ON_ABORT.
+        retry = True if outcome.status == "error" and run.kind != "parallel" else None
+        return (
+            fail_attempt(work, job_id, decided.reason or "aborted", retry=retry)
+            or "job-not-running"
+        )
+    values: dict[str, Any] = {}
+    name = decided.target or run.name
+    kind = None
+    if decided.kind == "loop_judge":
+        monitor = piece.loop_monitors[decided.monitor or 0]
+        name, kind = judge_name(monitor), "loop_judge"
+        values = {
+            "loop_monitor": decided.monitor,
+            "cycle_count": decided.cycle_count,
+            "natural_next": decided.natural_next,
+            "tier": monitor.judge.tier if monitor.judge else None,
+        }
+        work.event(
+            "loop_monitor",
+            cycle=monitor.cycle,
+            cycle_count=decided.cycle_count,
+            judge=name,
+            natural_next=decided.natural_next,
+        )
+    dispatches: list[Dispatch] = start_movement(
+        work,
+        job_id,
+        run.attempt,
+        job.tier,
+        piece,
+        name,
+        iteration=run.iteration + 1,
+        kind=kind,
+        **values,
+    )
+    set_values(work, job_id, current_movement=name, current_activity=f"queued {name}")
+    if decided.kind in ("wait_input", "wait_answer"):
+        question = None
+        if decided.kind == "wait_answer" and outcome.pause == "human":
+            question = "\n\n".join(outcome.questions or ()) or outcome.content
+            work.event("human_question", movement=run.name, question=question)
+        else:
+            work.event("waiting_input", movement=run.name, prompt=outcome.content[:PREVIEW_CHARS])
+        move_job(
+            work,
+            job_id,
+            JobStatus.RUNNING,
+            JobStatus.WAITING_HUMAN,
+            current_activity=f"waiting for {'an answer' if question else 'input'} before {name}",
+        )
+        return "waiting-human"
+    if decided.kind == "wait_subtasks" and open_children(work, job_id):
+        move_job(
+            work,
+            job_id,
+            JobStatus.RUNNING,
+            JobStatus.WAITING_SUBTASKS,
+            current_activity=f"waiting for subtasks before {name}",
+        )
+        work.event("waiting_subtasks", movement=run.name)
+        return "waiting-subtasks"
+    work.after_all([d.send for d in dispatches])
+    return "continued"
+
+
+def fail_run(claimed: Claimed, reason: str, error: LLMError, llm_calls: list[dict]) -> str:
+    """A call failed for good: hand the run back (endpoint down) or fail the movement."""
+    run = claimed.run
+    if error.unreachable:
+        outcome = requeue_unreachable(claimed, reason, llm_calls)
+        if outcome is not None:
+            return outcome
+    step = claimed.piece.words[1].capitalize()
+    failure = f'{step} "{run.name}" failed: {reason}'
+    return finish(
+        claimed,
+        Outcome("error", failure=failure),
+        [],
+        llm_calls,
+        current_app.extensions["legato.settings"],
+    )

@@ -1,0 +1,196 @@
+"""What a claimed run needs to know, read inside its claim transaction.
+
+Reads only: the job's facts, its piece (parsed once per job and cached in the worker),
+the prompt context of this attempt (previous response, user inputs, reports, handoff,
+the owner's notes), the conversation of a session key, the run's recorded phases, and
+a parallel parent's sub-movement results.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from app.ledger import HANDOFF, INPUT, REPORT
+from app.models import Job, JobArtifact, MovementRun, RunPhase
+from app.status import RunStatus
+from pieces import Answer, SubResult
+from pieces.loops import history_of
+
+_jobs, _runs, _phases, _artifacts = (
+    Job.__table__,
+    MovementRun.__table__,
+    RunPhase.__table__,
+    JobArtifact.__table__,
+)
+JOB_FACTS = (
+    _jobs.c.id,
+    _jobs.c.owner_id,
+    _jobs.c.instruction,
+    _jobs.c.tier,
+    _jobs.c.attempt,
+    _jobs.c.interactive,
+    _jobs.c.task_kind,
+    _jobs.c.piece_name,
+    _jobs.c.workspace,
+    _jobs.c.subtask_depth,
+)
+
+
+def job_facts(conn: Connection, job_id: uuid.UUID):
+    return conn.execute(select(*JOB_FACTS).where(_jobs.c.id == job_id)).first()
+
+
+def attempt_texts(
+    conn: Connection, job_id: uuid.UUID, attempt: int
+) -> tuple[list[str], dict[str, str], str | None]:
+    """(user inputs, latest report per name, the previous attempt's handoff), one query."""
+    rows = conn.execute(
+        select(_artifacts.c.kind, _artifacts.c.name, _artifacts.c.content, _artifacts.c.attempt)
+        .where(
+            _artifacts.c.job_id == job_id,
+            _artifacts.c.attempt.in_((attempt, attempt - 1)),
+            _artifacts.c.kind.in_((REPORT, INPUT, HANDOFF)),
+        )
+        .order_by(_artifacts.c.created_at, _artifacts.c.id)
+    )
+    inputs: list[str] = []
+    reports: dict[str, str] = {}
+    handoff = None
+    for row in rows:
+        if row.kind == HANDOFF:
+            if row.attempt == attempt - 1:
+                handoff = row.content
+        elif row.attempt != attempt:
+            continue
+        elif row.kind == REPORT:
+            reports[row.name] = row.content  # oldest first: the latest wins
+        else:
+            inputs.append(row.content)
+    return inputs, reports, handoff
+
+
+def previous_output(conn: Connection, run) -> str | None:
+    """The output of the top-level run just before this one in the attempt (TAKT's
+    lastOutput: any movement, a parallel movement's aggregate, a loop judge)."""
+    return conn.execute(
+        select(_runs.c.output)
+        .where(
+            _runs.c.job_id == run.job_id,
+            _runs.c.attempt == run.attempt,
+            _runs.c.parent_run_id.is_(None),
+            _runs.c.iteration < run.iteration,
+            _runs.c.output.is_not(None),
+        )
+        .order_by(_runs.c.iteration.desc())
+        .limit(1)
+    ).scalar()
+
+
+def conversation(
+    conn: Connection, job_id: uuid.UUID, attempt: int, key: str, max_turns: int, max_chars: int
+) -> list[dict[str, str]]:
+    """The messages a session key has exchanged in this attempt, bounded.
+
+    Newest turns are kept first, up to `max_turns` exchanges and `max_chars` characters;
+    a turn that started the conversation over (`resets`) is the oldest one kept.
+    """
+    rows = conn.execute(
+        select(_phases.c.prompt, _phases.c.answer, _phases.c.resets)
+        .where(
+            _phases.c.job_id == job_id,
+            _phases.c.attempt == attempt,
+            _phases.c.session_key == key,
+        )
+        .order_by(_phases.c.id.desc())
+        .limit(max_turns)
+    )
+    turns: list[tuple[str, str]] = []
+    used = 0
+    for row in rows:
+        size = len(row.prompt) + len(row.answer)
+        if used + size > max_chars:
+            break
+        turns.append((row.prompt, row.answer))
+        used += size
+        if row.resets:
+            break
+    messages: list[dict[str, str]] = []
+    for prompt, answer in reversed(turns):
+        messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+    return messages
+
+
+def recorded_answers(conn: Connection, run_id: uuid.UUID) -> tuple[list[Answer], int]:
+    """The run's checkpointed phases as program answers, and the next free seq."""
+    rows = conn.execute(
+        select(
+            _phases.c.seq,
+            _phases.c.kind,
+            _phases.c.name,
+            _phases.c.status,
+            _phases.c.answer,
+            _phases.c.structured,
+            _phases.c.error,
+        )
+        .where(_phases.c.run_id == run_id)
+        .order_by(_phases.c.seq)
+    ).all()
+    answers = [
+        Answer(
+            kind=r.kind,
+            content=r.answer,
+            name=r.name,
+            status=r.status,
+            structured=r.structured,
+            error=r.error,
+        )
+        for r in rows
+    ]
+    return answers, (rows[-1].seq + 1 if rows else 1)
+
+
+def sub_results(conn: Connection, parent_run_id: uuid.UUID) -> list[SubResult]:
+    rows = conn.execute(
+        select(
+            _runs.c.name,
+            _runs.c.status,
+            _runs.c.output,
+            _runs.c.matched_condition,
+            _runs.c.error,
+            _runs.c.spec,
+        )
+        .where(_runs.c.parent_run_id == parent_run_id)
+        .order_by(_runs.c.created_at, _runs.c.id)
+    ).all()
+    results = []
+    for r in rows:
+        if r.status == RunStatus.CANCELLED.value:
+            continue
+        error = None if r.status == RunStatus.COMPLETED.value else (r.error or r.status)
+        results.append(SubResult(r.name, r.output or "", r.matched_condition, error))
+    return results
+
+
+def loop_history(conn: Connection, job_id: uuid.UUID, attempt: int, iteration: int) -> list[str]:
+    """The loop-monitor history before `iteration`: top-level movements recorded since the
+    last loop judge ran (a judge resets it; waits for a human are not recorded)."""
+    rows = conn.execute(
+        select(_runs.c.name, _runs.c.kind, _runs.c.route)
+        .where(
+            _runs.c.job_id == job_id,
+            _runs.c.attempt == attempt,
+            _runs.c.parent_run_id.is_(None),
+            _runs.c.iteration < iteration,
+            _runs.c.status == RunStatus.COMPLETED.value,
+        )
+        .order_by(_runs.c.iteration)
+    )
+    return history_of([(row.name, row.kind, row.route) for row in rows])
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
