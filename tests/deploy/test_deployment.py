@@ -38,10 +38,13 @@ from ..swarm.helpers import IN_CI
 from . import images
 from .stack_run import Stack, dump, gateway_address, wait_for
 
-pytestmark = pytest.mark.swarm
+# Building the image and deploying the stack happen in the first test's setup: far
+# beyond the suite's default per-test timeout on a 2-core machine with vfs storage.
+pytestmark = [pytest.mark.swarm, pytest.mark.timeout(2400)]
 
 TIERS = ("fast", "auto", "quality", "reflection")
-PIECE = """
+PIECES = {}
+PIECES["deploy-two-tiers"] = """
 name: deploy-two-tiers
 description: a note written on the fast tier and read back on the quality tier
 max_movements: 4
@@ -60,6 +63,17 @@ movements:
     instruction_template: "Read output/note.md for: {task}, and confirm it."
     rules:
       - condition: Confirmed
+        next: COMPLETE
+"""
+PIECES["deploy-one"] = """
+name: deploy-one
+description: one movement on the job's tier
+initial_movement: answer
+movements:
+  - name: answer
+    instruction_template: "Answer: {task}"
+    rules:
+      - condition: Answered
         next: COMPLETE
 """
 # Settings from the operator's .env (every legato service reads it): the fake LLM, the
@@ -122,7 +136,8 @@ def stack(docker_client, fake) -> Iterator[Stack]:
 
     workdir = Path(tempfile.mkdtemp(prefix="legato-deploy-"))
     (workdir / "pieces" / "pieces").mkdir(parents=True)
-    (workdir / "pieces" / "pieces" / "deploy-two-tiers.yaml").write_text(PIECE)
+    for name, text_ in PIECES.items():
+        (workdir / "pieces" / "pieces" / f"{name}.yaml").write_text(text_)
     for path in (workdir, workdir / "pieces", workdir / "pieces" / "pieces"):
         path.chmod(0o755)  # the containers run as uid 10001
     dotenv = {"LLM_BASE_URL": fake.url, **DOTENV}
@@ -348,7 +363,7 @@ def test_an_agent_service_deployed_through_the_api_answers_a_chat(stack, fake):
 # -- scale to zero and back --------------------------------------------------------------------
 
 
-def test_an_idle_tier_goes_to_zero_and_comes_back_for_a_job(stack):
+def test_an_idle_tier_goes_to_zero_and_comes_back_for_a_job(stack, fake):
     # An operator shortens the idle threshold of the running stack (beat runs the scaler).
     stack.docker(
         "service",
@@ -364,9 +379,12 @@ def test_an_idle_tier_goes_to_zero_and_comes_back_for_a_job(stack):
     svc = f"{stack.name}_worker-auto"
     wait_for("worker-auto's containers to stop", lambda: not stack.containers(svc), 180, 2)
 
-    job = _submit(stack, "come back for this", "demo", tier="auto")
+    nonce = f"wake-{uuid.uuid4().hex[:8]}"
+    fake.when(lambda r: nonce in r.prompt, text("Answered [STEP:0]"))
+    job = _submit(stack, f"come back for {nonce}", "deploy-one", tier="auto")
     job = stack.wait_for_job(job["id"], timeout=300)
     assert job["status"] == "succeeded", dump(job)
+    assert [r["tier"] for r in job["runs"]] == ["auto"]
 
     events = stack.api("GET", f"/api/swarm/events?service={svc}")["items"]
     actions = [(e["action"], e["trigger"], e["to_replicas"]) for e in events if e["ok"]]
