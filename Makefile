@@ -41,6 +41,10 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+.PHONY: image
+image: venv         ## legato:latest, from a local Debian base and the locked wheels (README "The image")
+	bash .ci/build-image.sh
+
 bench: venv services ## throughput and overhead against a raw Celery chain
 	$(BIN)/python -m tests.bench
 

