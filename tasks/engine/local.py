@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agents.workspace import Workspace
 from app.config import Settings
 from pieces import Answer, Call
 from tasks.engine.calls import CallContext, Performed
@@ -41,10 +42,10 @@ def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> subproces
 
 
 def _repository(claimed) -> Path | None:
-    root: Path = claimed.workspace
-    if claimed.job.workspace is not None or not (root / ".git").exists():
-        return None
-    return root
+    """The job's own workspace, made a repository if no tool has opened it yet."""
+    if claimed.job.workspace is not None:
+        return None  # a subtask works in its parent's folder, without git
+    return Workspace.open(claimed.workspace, git=True).root
 
 
 def baseline(claimed) -> tuple[str, dict[str, Any]]:

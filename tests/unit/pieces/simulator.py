@@ -118,6 +118,7 @@ def simulate(
     selections: dict[str, dict] = {}  # the last selection of each step (this attempt)
     streaks: Counter = Counter()  # parallel step -> visits in a row with failed members
     counts: Counter = Counter()  # movement iterations
+    written: dict[str, str] = {}  # the reports of this attempt so far
 
     def spec_for(movement, ctx: PromptContext, **extra) -> MovementSpec:
         counts[movement.name] += 1
@@ -135,6 +136,7 @@ def simulate(
             companions=companions,
             companion_rounds=companion_rounds,
             previous_selection=selections.get(movement.name),
+            earlier_reports=dict(written),
             **extra,
         )
 
@@ -205,6 +207,7 @@ def simulate(
         previous_output = outcome.content
         if outcome.status == "done":
             walk.reports |= set(outcome.reports)
+            written.update(outcome.reports)
         decided = route(
             piece,
             movement,
