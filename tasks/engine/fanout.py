@@ -52,8 +52,11 @@ def fan_out(claimed: Claimed, fanout: Fanout, rows: list[dict], llm_calls: list[
             work, run.job_id, sum(r["tokens_in"] for r in rows), sum(r["tokens_out"] for r in rows)
         )
         members = list(fanout.members)
+        # A replayed step restored the workspace on this first visit; the members' work
+        # must not be undone when the parent is visited again.
+        kept = {k: v for k, v in (run.spec or {}).items() if k != "restore"}
         plan = {
-            **(run.spec or {}),
+            **kept,
             "participants": members,
             "tiers": {name: movement.sub_movement(name).tier or run.tier for name in members},
             "concurrency": movement.concurrency,
