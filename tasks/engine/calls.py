@@ -228,7 +228,9 @@ def _row(
     structured: Any = None,
     error: str | None = None,
 ) -> dict[str, Any]:
-    in_conversation = call.conversation or call.kind == REPORT_RETRY
+    # A failed turn (a tolerant call's) stays out of the conversation: the next turn
+    # continues from the last one that answered, as TAKT keeps the last good session.
+    in_conversation = (call.conversation or call.kind == REPORT_RETRY) and status != "error"
     return {
         "job_id": ctx.job_id,
         "attempt": ctx.attempt,
