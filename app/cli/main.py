@@ -290,8 +290,6 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}: {_safe_url(get_settings().sqlalchemy_url)}")
 
 
-
-
 def _free_port() -> int:
     import socket
 
