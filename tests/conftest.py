@@ -161,7 +161,7 @@ def stack_env(pg_database, redis_url, fake_llm, tmp_path_factory) -> Iterator[di
 
 def _reset_cached_config() -> None:
     from app.config import reset_settings
-    from app.dispatch import reset_producer
+    from app.contract import reset_producer
 
     reset_settings()
     reset_producer()

@@ -217,10 +217,10 @@ def worker(
     tiers: tuple[str, ...], concurrency: int | None, pool: str, beat: bool, loglevel: str
 ) -> None:
     """Run a Celery worker for one or more tiers."""
+    from app.cli.commands.health import heartbeat_path
+
     settings = get_settings()
     queues = _queues(tiers, settings)
-    from tasks.celery_app import celery_app
-
     argv = [
         "worker",
         "-Q",
@@ -238,10 +238,17 @@ def worker(
     ]
     if beat:
         argv += ["-B", "--schedule", str(settings.legato_data_dir / "celerybeat-schedule")]
-    from app.cli.commands.health import install_heartbeat
+    # The worker touches this file for `legato health` (tasks/heartbeat.py).
+    os.environ["LEGATO_HEARTBEAT_FILE"] = str(heartbeat_path())
+    _exec_celery(argv)
 
-    install_heartbeat()
-    celery_app.worker_main(argv)
+
+def _exec_celery(argv: list[str]) -> None:
+    """Become `celery -A tasks.celery_app ...`: the CLI never imports the engine itself."""
+    command = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", *argv]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
 
 
 def _queues(tiers: tuple[str, ...], settings) -> list[str]:
@@ -262,9 +269,7 @@ def _queues(tiers: tuple[str, ...], settings) -> list[str]:
 def beat(loglevel: str) -> None:
     """Run the Celery beat scheduler (the maintenance loop). Run exactly one."""
     settings = get_settings()
-    from tasks.celery_app import celery_app
-
-    celery_app.start(
+    _exec_celery(
         [
             "beat",
             "--loglevel",

@@ -14,7 +14,7 @@ import pytest
 
 from app import create_app
 from app.config import Settings, reset_settings
-from app.dispatch import producer, reset_producer
+from app.contract import producer, reset_producer
 from app.scaling import queue_depths, read_zero_hint, reset_zero_cache
 from tests.conftest import TEST_TIERS, WorkerProcess
 
