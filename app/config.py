@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         if not self.database_url:
             return f"sqlite:///{self.sqlite_path}"
-        return _with_psycopg2(self.database_url)
+        return _with_psycopg(self.database_url)
 
     @property
     def celery_broker_url(self) -> str:
@@ -229,11 +229,12 @@ class Settings(BaseSettings):
         )
 
 
-def _with_psycopg2(url: str) -> str:
-    """Plain postgres URLs name the driver we ship (SQLAlchemy may default to psycopg 3)."""
-    for scheme in ("postgresql://", "postgres://"):
+def _with_psycopg(url: str) -> str:
+    """Postgres URLs name the driver we ship, psycopg 3 (SQLAlchemy's default for a plain
+    postgresql:// is psycopg2). A psycopg2 URL from an older deployment keeps working."""
+    for scheme in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
         if url.startswith(scheme):
-            return "postgresql+psycopg2://" + url[len(scheme) :]
+            return "postgresql+psycopg://" + url[len(scheme) :]
     return url
 
 
