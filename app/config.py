@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     default_max_attempts: int = Field(default=3, ge=1, le=20)
 
+    # -- what one client may hold: payload size, live event streams ----------
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Open `events?follow=1` streams per owner (across API processes when the broker is
+    # Redis); one more is a 429.
+    streams_per_owner: int = Field(default=16, ge=1, le=10_000)
+    # A stream ends after this long; clients reconnect with Last-Event-ID.
+    stream_max_seconds: float = Field(default=300.0, gt=0)
+
     # -- swarm control and scale-to-zero ------------------------------------
     # Off by default: under Compose or Kubernetes there is no Swarm to drive, so the
     # API's swarm endpoints answer 503 and the scaler's beat task does nothing.

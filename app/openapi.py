@@ -31,6 +31,7 @@ ERROR_STATUSES = {
     409: "Illegal state change",
     413: "Too large",
     422: "Well-formed but invalid",
+    429: "Too many requests",
     503: "A dependency is down",
 }
 

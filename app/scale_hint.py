@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
+from app.broker_redis import broker_key, broker_redis, redis_broker
 from app.config import Settings
 
 log = logging.getLogger(__name__)
@@ -26,36 +26,16 @@ ZERO_SET_KEY = "legato:scaled-to-zero"
 # this window may get one enqueue without an immediate wake; the beat pass catches it.
 ZERO_CACHE_SECONDS = 3.0
 
-_clients: dict[str, Any] = {}
-_clients_lock = threading.Lock()
-
-
-def _redis(settings: Settings):
-    import redis
-
-    url = settings.celery_broker_url
-    with _clients_lock:
-        client = _clients.get(url)
-        if client is None:
-            # Short timeouts: this is read on the enqueue path, which must never hang on it.
-            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-            _clients[url] = client
-        return client
-
-
-def _redis_broker(settings: Settings) -> bool:
-    return settings.celery_broker_url.startswith(("redis://", "rediss://", "unix://"))
-
 
 def _key(settings: Settings) -> str:
-    return (settings.broker_key_prefix or "") + ZERO_SET_KEY
+    return broker_key(settings, ZERO_SET_KEY)
 
 
 def write_zero_hint(queues: set[str], settings: Settings) -> None:
-    if not _redis_broker(settings):
+    if not redis_broker(settings):
         return
     try:
-        with _redis(settings).pipeline(transaction=True) as pipe:
+        with broker_redis(settings).pipeline(transaction=True) as pipe:
             pipe.delete(_key(settings))
             if queues:
                 pipe.sadd(_key(settings), *sorted(queues))
@@ -67,9 +47,9 @@ def write_zero_hint(queues: set[str], settings: Settings) -> None:
 
 def read_zero_hint(settings: Settings) -> set[str]:
     """The hint as stored now (uncached); empty without a Redis broker."""
-    if not _redis_broker(settings):
+    if not redis_broker(settings):
         return set()
-    return {m.decode() for m in _redis(settings).smembers(_key(settings))}
+    return {m.decode() for m in broker_redis(settings).smembers(_key(settings))}
 
 
 class _ZeroCache:
@@ -88,7 +68,7 @@ class _ZeroCache:
             if now < self.expires:
                 return self.queues
             try:
-                members = _redis(settings).smembers(_key(settings))
+                members = broker_redis(settings).smembers(_key(settings))
                 self.queues = frozenset(m.decode() for m in members)
             except Exception as exc:
                 log.debug("scaled-to-zero hint unreadable: %s", exc)
@@ -120,7 +100,7 @@ def note_enqueued(queue: str, settings: Settings, send_task) -> bool:
     Costs nothing unless SWARM_ENABLED and a Redis broker; then one SMEMBERS per
     ZERO_CACHE_SECONDS per process. Never raises: enqueueing must not fail on this."""
     try:
-        if not settings.swarm_enabled or not _redis_broker(settings):
+        if not settings.swarm_enabled or not redis_broker(settings):
             return False
         if queue not in _zero_cache.get(settings):
             return False

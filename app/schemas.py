@@ -9,6 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# Deeper JSON is refused at the edge: it can exceed what the serialisers (ours,
+# pydantic's, the database driver's) will nest, after the row is already stored.
+PAYLOAD_MAX_DEPTH = 32
 JOB_STATUSES = Literal[
     "queued",
     "running",
@@ -19,6 +22,19 @@ JOB_STATUSES = Literal[
     "failed",
     "cancelled",
 ]
+
+
+def _within_depth(value: Any, limit: int) -> Any:
+    """Refuse JSON nested more than ``limit`` levels (iterative: any depth is safe here)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                raise ValueError(f"must not be nested more than {limit} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
 
 
 def _no_nul(value: Any) -> Any:
@@ -58,13 +74,23 @@ class JobCreate(Body):
     )
     max_attempts: int = Field(default=3, ge=1, le=20)
     visibility: Literal["private", "public"] = "private"
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Your data, kept with the job: at most {PAYLOAD_MAX_DEPTH} levels deep "
+        "and MAX_PAYLOAD_BYTES as JSON.",
+    )
     callback_url: str | None = Field(
         default=None,
         max_length=2000,
         pattern=r"^https?://[^\s]+$",
         description="POSTed (HMAC-signed) with the result when the job ends.",
     )
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _bounded_depth(cls, value: Any) -> Any:
+        # Before pydantic walks it, so nothing recursive ever sees a deeper value.
+        return _within_depth(value, PAYLOAD_MAX_DEPTH)
 
     @field_validator("instruction", "payload")
     @classmethod
@@ -94,7 +120,12 @@ class JobListQuery(Query):
 
 class EventsQuery(Query):
     follow: bool = False
-    after: int = Field(default=0, ge=0, le=2**62, description="Only events with a larger id.")
+    # Text, checked by the view: a malformed event id is a 400 like a bad Last-Event-ID.
+    after: str = Field(
+        default="0",
+        description="Only events with a larger id: 1 to 18 digits 0-9.",
+        json_schema_extra={"pattern": "^[0-9]{1,18}$"},
+    )
     limit: int = Field(default=500, ge=1, le=5000)
 
 

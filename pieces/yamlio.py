@@ -107,8 +107,12 @@ def _too_deep(text: str) -> yaml.Mark | None:
     words, so this tells a nesting failure from a syntax error. The pure-Python scanner
     has no nesting limit of its own and stops at the first syntax error.
     """
-    scanner = yaml.SafeLoader(text)
     depth = 0
+    try:
+        # (The pure-Python reader refuses some text in its constructor already.)
+        scanner = yaml.SafeLoader(text)
+    except yaml.YAMLError:
+        return None
     try:
         while scanner.check_token():
             token = scanner.get_token()

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from app.cli.sse import SseEvent, parse_sse
+from app.cli.sse import SseEvent, StreamResume, parse_sse, retry_after
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
@@ -66,22 +66,26 @@ class ApiClient:
         return self.request("POST", f"/api/jobs/{job_id}/cancel")
 
     def follow(self, job_id: str) -> Iterator[SseEvent]:
-        """Stream a job's events until it ends, reconnecting from the last id on a drop."""
-        last_id = "0"
+        """Stream a job's events until it ends. A stream the server closed (its lifetime
+        is STREAM_MAX_SECONDS) or a dropped connection is resumed from the last event id,
+        so the caller sees every event once; a 429 (too many open streams) is waited out
+        a few times, as its Retry-After asks."""
+        resume = StreamResume()
         while True:
             try:
                 with self.session.get(
                     f"{self.base_url}/api/jobs/{job_id}/events",
-                    params={"follow": 1, "after": last_id},
+                    params={"follow": 1},
+                    headers=resume.headers(),
                     stream=True,
                     timeout=(self.timeout, 60),
                 ) as resp:
+                    if resp.status_code == 429 and resume.may_wait_for_slot():
+                        time.sleep(retry_after(resp.headers.get("Retry-After")))
+                        continue
                     if resp.status_code >= 400:
                         raise _error_from(resp)
-                    lines = resp.iter_lines(decode_unicode=True)
-                    for event in parse_sse(lines):
-                        if event.id:
-                            last_id = event.id
+                    for event in resume.track(parse_sse(resp.iter_lines(decode_unicode=True))):
                         yield event
                         if event.event == "end":
                             return

@@ -290,7 +290,7 @@ class Stack:
     def api(self) -> str:
         port = free_port()
         proc = Proc(
-            [sys.executable, "-m", "app.cli.main", "api", "--port", str(port), "--threads", "8"],
+            [sys.executable, "-m", "app.cli.main", "api", "--port", str(port)],
             self.env,
             self.workdir / "api.log",
         )

@@ -116,3 +116,10 @@ def test_oversized_piece_file(make_lib) -> None:
     root = make_lib({"pieces/big.yaml": "name: big\n# " + "x" * 600_000 + "\n"})
     report = PieceLibrary([root]).validate_file(root / "pieces" / "big.yaml")
     assert [str(p) for p in report.errors] == ["piece file is larger than 512 KiB"]
+
+
+def test_text_the_reader_refuses_is_a_syntax_error() -> None:
+    # Control characters make PyYAML's pure-Python reader fail in its constructor.
+    report = _report("name: x\nmovements: [\x17]\n")
+    [error] = report.errors
+    assert "invalid YAML" in str(error)
