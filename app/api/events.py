@@ -84,9 +84,12 @@ def job_events(job_id: uuid.UUID, query: EventsQuery):
         refused.status_code = exc.status
         refused.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return refused
-    db.session.rollback()  # hold no connection between polls
+    # Hold no transaction while streaming, and read nothing of `job` after this: on
+    # SQLite that read would begin a write-locked transaction (app.db) lasting until the
+    # next poll, and every other stream of this gevent worker would wait on it.
+    db.session.rollback()
     response = Response(
-        stream_with_context(_stream(job.id, after, slot, settings.stream_max_seconds)),
+        stream_with_context(_stream(job_id, after, slot, settings.stream_max_seconds)),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -106,19 +109,35 @@ def _events_after(job_id: uuid.UUID, after: int, limit: int) -> list[JobEvent]:
     )
 
 
+def _poll(job_id: uuid.UUID, after: int) -> tuple[str | None, list[tuple[int, str, str]]]:
+    """The job's status and its next events, rendered, in one short transaction."""
+    try:
+        # Status first: if it is terminal now, every event up to the end is committed.
+        status = db.session.scalar(select(Job.status).where(Job.id == job_id))
+        events = [
+            (
+                event.id,
+                event.kind,
+                json.dumps(
+                    EventOut.model_validate(event, from_attributes=True).model_dump(mode="json")
+                ),
+            )
+            for event in _events_after(job_id, after, EVENT_BATCH)
+        ]
+    finally:
+        db.session.rollback()  # before any yield: no connection or lock held while idle
+    return status, events
+
+
 def _stream(job_id: uuid.UUID, after: int, slot: StreamSlot, max_seconds: float) -> Iterator[str]:
     started = last_sent = time.monotonic()
     try:
         yield f"retry: {SSE_RETRY_MS}\n: following job events\n\n"
         while True:
-            # Status first: if it is terminal now, every event up to the end is committed.
-            status = db.session.scalar(select(Job.status).where(Job.id == job_id))
-            events = _events_after(job_id, after, EVENT_BATCH)
-            db.session.rollback()  # end the read transaction; hold no connection while idle
-            for event in events:
-                after = event.id
-                data = EventOut.model_validate(event, from_attributes=True).model_dump(mode="json")
-                yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(data)}\n\n"
+            status, events = _poll(job_id, after)
+            for event_id, kind, data in events:
+                after = event_id
+                yield f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n"
                 last_sent = time.monotonic()
             if len(events) == EVENT_BATCH:
                 continue

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration
 
 # More than the 32 request threads `legato api` had, each of which a follower pinned.
 MANY_STREAMS = 40
+EMBEDDED_UNSET = ("DATABASE_URL", "BROKER_URL", "BROKER_KEY_PREFIX", "TIERS", "PIECES_PATH")
 
 
 def _answers(url: str) -> bool:
@@ -33,9 +34,19 @@ def legato_api(stack_env, tmp_path) -> Iterator:
     """Start `legato api` processes with extra settings; stopped after the test."""
     started: list[tuple[subprocess.Popen, object]] = []
 
-    def start(**settings: object) -> str:
+    def start(embedded: bool = False, **settings: object) -> str:
         port = free_port()
         env = {**os.environ, **stack_env, **{k: str(v) for k, v in settings.items()}}
+        if embedded:  # what `legato run` serves: SQLite, Kombu's SQLAlchemy transport
+            env = {k: v for k, v in env.items() if k not in EMBEDDED_UNSET}
+            env["LEGATO_DATA_DIR"] = str(tmp_path / f"data-{port}")
+            subprocess.run(
+                [sys.executable, "-m", "app.cli", "db", "upgrade"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
         log = open(tmp_path / f"api-{port}.log", "wb")  # noqa: SIM115 (closed below)
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
@@ -62,11 +73,9 @@ def legato_api(stack_env, tmp_path) -> Iterator:
         log.close()
 
 
-def _waiting_job(api: str) -> str:
+def _waiting_job(api: str, tier: str = IDLE_TIER) -> str:
     """A job on a tier no worker serves: it stays queued, so its stream stays open."""
-    resp = requests.post(
-        f"{api}/api/jobs", json={"instruction": "wait", "tier": IDLE_TIER}, timeout=30
-    )
+    resp = requests.post(f"{api}/api/jobs", json={"instruction": "wait", "tier": tier}, timeout=30)
     assert resp.status_code == 201, resp.text
     return resp.json()["id"]
 
@@ -85,9 +94,11 @@ def _cancel(api: str, job_id: str) -> None:
     requests.post(f"{api}/api/jobs/{job_id}/cancel", timeout=30)
 
 
-def test_followers_do_not_starve_the_server(legato_api):
-    api = legato_api(STREAMS_PER_OWNER=MANY_STREAMS + 10)
-    job_id = _waiting_job(api)
+@pytest.mark.parametrize("embedded", [False, True], ids=["postgres-redis", "embedded"])
+def test_followers_do_not_starve_the_server(legato_api, embedded):
+    api = legato_api(embedded=embedded, STREAMS_PER_OWNER=MANY_STREAMS + 10)
+    # Embedded: no worker runs here, so any tier keeps the job queued.
+    job_id = _waiting_job(api, tier="auto" if embedded else IDLE_TIER)
     streams: list[tuple[requests.Response, Iterator[str]]] = []
     try:
         for _ in range(MANY_STREAMS):
@@ -157,7 +168,7 @@ def test_a_stream_ends_after_its_lifetime_and_resumes_from_last_event_id(legato_
         _cancel(api, job_id)
 
 
-def test_cli_follow_resumes_across_stream_lifetimes(legato_api, worker, llm):
+def test_cli_follow_resumes_across_stream_lifetimes(legato_api, worker, llm, tmp_path):
     llm.latency = 1.0  # the demo job outlives several 1 s streams
     api = legato_api(STREAM_MAX_SECONDS=1)
     try:
@@ -180,6 +191,10 @@ def test_cli_follow_resumes_across_stream_lifetimes(legato_api, worker, llm):
     ]
     assert sum(line.startswith("✓ review → COMPLETE") for line in lines) == 1
     assert lines.count("■ succeeded") == 1
+    # It did take more than one stream (the server's access log).
+    job_id = lines[0].split()[1]
+    [log] = tmp_path.glob("api-*.log")
+    assert log.read_text().count(f"/api/jobs/{job_id}/events?follow=1") >= 2
 
 
 BAD_IDS = [
