@@ -31,6 +31,7 @@ def test_the_engine_loads_the_psycopg_3_driver() -> None:
 
 
 def test_sqlite_is_left_alone(tmp_path) -> None:
-    settings = Settings(legato_data_dir=tmp_path)
+    # (database_url=None: an integration session may have DATABASE_URL in the environment)
+    settings = Settings(legato_data_dir=tmp_path, database_url=None)
     assert settings.sqlalchemy_url == f"sqlite:///{tmp_path.resolve()}/legato.db"
     assert settings.embedded
