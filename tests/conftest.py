@@ -58,11 +58,9 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message:
 
 
 def _pg_admin():
-    import psycopg2
+    import psycopg
 
-    conn = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
-    conn.autocommit = True
-    return conn
+    return psycopg.connect(PG_ADMIN_URL, connect_timeout=5, autocommit=True)
 
 
 @contextmanager

@@ -106,7 +106,7 @@ def _embedded_stack(
     return Stack(
         children={
             "worker": legato_argv(*worker),
-            "api": legato_argv("api", "--host", host, "--port", str(port), "--threads", "8"),
+            "api": legato_argv("api", "--host", host, "--port", str(port)),
         },
         env=env,
         stdout=stdout,
@@ -174,15 +174,15 @@ def demo(instruction: str, port: int) -> None:
 )
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option(
-    "--threads",
-    default=32,
+    "--connections",
+    default=1000,
     show_default=True,
-    type=int,
-    help="Threads per worker; each follower of an event stream holds one.",
+    type=click.IntRange(1, 100_000),
+    help="Simultaneous clients per worker (gevent), event-stream followers included.",
 )
 @_INSECURE
-def api(host: str | None, port: int, workers: int, threads: int, insecure: bool) -> None:
-    """Serve the HTTP API with gunicorn."""
+def api(host: str | None, port: int, workers: int, connections: int, insecure: bool) -> None:
+    """Serve the HTTP API with gunicorn (gevent workers)."""
     from app.cli.serve import serve
 
     settings = get_settings()
@@ -193,7 +193,7 @@ def api(host: str | None, port: int, workers: int, threads: int, insecure: bool)
             "(AUTH_MODE=token, or --insecure, to listen on every interface)",
             err=True,
         )
-    serve(bound, port, workers=workers, threads=threads)
+    serve(bound, port, workers=workers, connections=connections)
 
 
 @cli.command()
