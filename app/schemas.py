@@ -34,6 +34,7 @@ def _utc(value: datetime) -> datetime:
 # always says +00:00 (RFC 3339), whichever database answered.
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
+
 def _within_depth(value: Any, limit: int) -> Any:
     """Refuse JSON nested more than ``limit`` levels (iterative: any depth is safe here)."""
     stack = [(value, 1)]
