@@ -115,14 +115,9 @@ def check_database(url: str | None, timeout: float) -> Check:
 
 
 def _pg_connect() -> Callable:
-    try:
-        import psycopg
+    import psycopg
 
-        return psycopg.connect
-    except ImportError:
-        import psycopg2
-
-        return psycopg2.connect
+    return psycopg.connect
 
 
 def check_heartbeat(path: Path, max_age: float, *, required: bool) -> Check | None:
