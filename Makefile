@@ -5,12 +5,22 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv run demo test test-unit lint format bench services clean
+.PHONY: venv lock run demo test test-unit lint format bench services clean
 
-$(STAMP): pyproject.toml
+LOCK     := requirements-dev.lock
+RT_LOCK  := requirements.lock
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile -q --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+             --generate-hashes --annotation-style line --custom-compile-command "make lock" $(LOCK_ARGS)
+
+# The venv holds exactly what the lock lists (uv pip sync drops anything else), then
+# legato itself without its dependencies: what CI tests is what a fresh machine gets.
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes --allow-empty-requirements $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -47,6 +57,11 @@ image: venv         ## legato:latest, from a local Debian base and the locked wh
 
 bench: venv services ## throughput and overhead against a raw Celery chain
 	$(BIN)/python -m tests.bench
+
+lock:               ## pyproject.toml -> lock files (keeps current pins; LOCK_ARGS=--upgrade for newer)
+	test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/pip install -q uv; }
+	$(UV_COMPILE) pyproject.toml --extra dev -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml -c $(LOCK) -o $(RT_LOCK)
 
 clean:
 	rm -rf $(VENV) .legato .pytest_cache .ruff_cache .hypothesis

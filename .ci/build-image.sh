@@ -49,23 +49,8 @@ say "base image $base"
 work=$(mktemp -d /var/tmp/legato-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 lock="$work/requirements.lock"
-if [[ -f "$LOCK_FILE" ]]; then
-    cp "$LOCK_FILE" "$lock"
-else
-    # No lock yet: pin the runtime dependencies to what this checkout's venv has, and
-    # lock those exact wheels by hash.
-    say "no $LOCK_FILE: pinning the runtime dependencies to the venv's versions"
-    pyver=$(docker run --rm --entrypoint python "$base" -c 'import platform; print(platform.python_version())')
-    "$PY" .ci/pins-from-venv.py "$pyver" >"$work/pins.txt"
-    "$PY" -m pip download -q --only-binary=:all: --no-deps -r "$work/pins.txt" \
-        -d "$work/fallback" 2>&1 | grep -v "is ignored" >&2 || true
-    for whl in "$work"/fallback/*.whl; do
-        name=$(basename "$whl" | cut -d- -f1)
-        version=$(basename "$whl" | cut -d- -f2)
-        echo "$name==$version --hash=sha256:$(sha256sum "$whl" | cut -d' ' -f1)"
-    done >"$lock"
-    [[ -s "$lock" ]] || die "could not resolve the runtime dependencies"
-fi
+[[ -f "$LOCK_FILE" ]] || die "no $LOCK_FILE: run make lock"
+cp "$LOCK_FILE" "$lock"
 key=$(cat "$lock" <(printf '%s\n' "${BUILD_REQS[@]}") | sha256sum | cut -c1-16)
 wheels="$CACHE/wheelhouse-$key"
 if [[ -f "$wheels/.complete" ]]; then

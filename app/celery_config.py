@@ -18,12 +18,13 @@ def celery_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     exchange = Exchange("legato", type="direct")
     queues = [Queue(name, exchange, routing_key=name) for name in settings.queues]
     transport_options: dict[str, Any] = {}
-    if settings.broker_key_prefix:
-        transport_options["global_keyprefix"] = settings.broker_key_prefix
-    if settings.broker_visibility_timeout:
-        transport_options["visibility_timeout"] = settings.broker_visibility_timeout
-    # (Kombu's SQLAlchemy transport hands every transport option to create_engine, so
-    # the embedded broker keeps its default 1 s polling interval.)
+    # Redis options only: Kombu's SQLAlchemy transport hands every transport option to
+    # create_engine (so the embedded broker also keeps its default 1 s polling interval).
+    if not settings.celery_broker_url.startswith("sqla+"):
+        if settings.broker_key_prefix:
+            transport_options["global_keyprefix"] = settings.broker_key_prefix
+        if settings.broker_visibility_timeout:
+            transport_options["visibility_timeout"] = settings.broker_visibility_timeout
     config: dict[str, Any] = {
         "broker_url": settings.celery_broker_url,
         "broker_transport_options": transport_options,

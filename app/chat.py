@@ -1,9 +1,9 @@
 """Agent chat sessions, their messages, and agent tasks (chat turns and async tasks).
 
 An agent task row is the rendezvous between the API and the worker: the API inserts
-it `pending` and sends its id; the worker moves it `running` then `succeeded` or
-`failed` with guarded UPDATEs; the chat endpoint waits on the row (there is no
-result backend).
+it `pending` and sends its id; the worker claims it `running` with a lease, then
+`succeeded` or `failed` (app.ledger.agent_tasks, statuses in app.status.TaskStatus);
+the chat endpoint waits on the row (there is no result backend).
 """
 
 from __future__ import annotations
@@ -16,14 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import db, utcnow
 from app.models import EventId
-
-TASK_PENDING, TASK_RUNNING, TASK_SUCCEEDED, TASK_FAILED = (
-    "pending",
-    "running",
-    "succeeded",
-    "failed",
-)
-TASK_TERMINAL = (TASK_SUCCEEDED, TASK_FAILED)
+from app.status import TaskStatus
 
 
 class ChatSession(db.Model):
@@ -75,7 +68,7 @@ class AgentTask(db.Model):
         Uuid, ForeignKey("chat_sessions.id", ondelete="CASCADE")
     )
     message: Mapped[str] = mapped_column(Text, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default=TASK_PENDING)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=TaskStatus.PENDING)
     reply: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     callback_url: Mapped[str | None] = mapped_column(Text)
@@ -86,5 +79,14 @@ class AgentTask(db.Model):
         DateTime(timezone=True), server_default=utcnow(), nullable=False
     )
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The worker running the turn holds a lease, as a movement run does; the recovery
+    # sweep hands a turn whose lease expired back to its queue (or fails it).
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_agent_tasks_agent_created", "agent_id", "kind", "created_at"),)
+    __table_args__ = (
+        Index("ix_agent_tasks_agent_created", "agent_id", "kind", "created_at"),
+        Index("ix_agent_tasks_status_lease", "status", "lease_expires_at"),
+    )

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     default_max_attempts: int = Field(default=3, ge=1, le=20)
 
+    # -- what one client may hold: payload size, live event streams ----------
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Open `events?follow=1` streams per owner (across API processes when the broker is
+    # Redis); one more is a 429.
+    streams_per_owner: int = Field(default=16, ge=1, le=10_000)
+    # A stream ends after this long; clients reconnect with Last-Event-ID.
+    stream_max_seconds: float = Field(default=300.0, gt=0)
+
     # -- swarm control and scale-to-zero ------------------------------------
     # Off by default: under Compose or Kubernetes there is no Swarm to drive, so the
     # API's swarm endpoints answer 503 and the scaler's beat task does nothing.
@@ -239,7 +247,7 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         if not self.database_url:
             return f"sqlite:///{self.sqlite_path}"
-        return _with_psycopg2(self.database_url)
+        return _with_psycopg(self.database_url)
 
     @property
     def celery_broker_url(self) -> str:
@@ -267,11 +275,12 @@ class Settings(BaseSettings):
         )
 
 
-def _with_psycopg2(url: str) -> str:
-    """Plain postgres URLs name the driver we ship (SQLAlchemy may default to psycopg 3)."""
-    for scheme in ("postgresql://", "postgres://"):
+def _with_psycopg(url: str) -> str:
+    """Postgres URLs name the driver we ship, psycopg 3 (SQLAlchemy's default for a plain
+    postgresql:// is psycopg2). A psycopg2 URL from an older deployment keeps working."""
+    for scheme in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
         if url.startswith(scheme):
-            return "postgresql+psycopg2://" + url[len(scheme) :]
+            return "postgresql+psycopg://" + url[len(scheme) :]
     return url
 
 

@@ -146,6 +146,6 @@ def wake_if_scaled_to_zero(queue: str) -> None:
     # Scale-from-zero on enqueue: this process has no Docker socket, so when the queue's
     # services are at 0 (a cached hint the scaler keeps) it asks the maintenance worker
     # to scale them up now. Near-free otherwise, and it never fails the enqueue.
-    from app.scaling import note_enqueued
+    from app.scale_hint import note_enqueued
 
     note_enqueued(queue, get_settings(), producer().send_task)

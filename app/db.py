@@ -6,9 +6,12 @@ backoff arithmetic is written as SQL, compiled per dialect here.
 
 from __future__ import annotations
 
+import time
+
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -88,7 +91,34 @@ def use_immediate_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection, connection_record):
         dbapi_connection.isolation_level = None
+        # The wait for the write lock happens in _begin_immediate, not in SQLite.
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        begin_immediate(conn)
+
+
+# How long a transaction waits for SQLite's write lock before "database is locked".
+LOCK_WAIT_SECONDS = 30.0
+
+
+def begin_immediate(conn: Connection, wait: float = LOCK_WAIT_SECONDS) -> None:
+    """BEGIN IMMEDIATE, waiting for the write lock with time.sleep between tries.
+
+    SQLite's own busy handler waits inside C. In the API's gevent worker that would
+    stop every request of the process, including the one that holds the lock and
+    needs to run to release it; time.sleep lets the others run meanwhile (and is
+    what a thread does anyway).
+    """
+    deadline = time.monotonic() + wait
+    pause = 0.001
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:  # still the API's 503 when it gives up
+            if "locked" not in str(exc.orig) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)

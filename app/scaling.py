@@ -2,47 +2,38 @@
 
 * services and replicas: the Docker engine (:class:`swarm.SwarmBackend`, only where
   ``SWARM_ENABLED`` and the socket are: the beat/maintenance service in the stack);
-* queue depths: the broker (``LLEN`` of the Kombu list for Redis, a count of
-  ``kombu_message`` rows for the SQLAlchemy transport);
+* queue depths: the broker, through Kombu (:mod:`app.broker_depth`);
 * running and pending movements and recent activity per tier: the database;
 * the history of every scaling action: the ``scaling_events`` table.
 
-It also keeps the *scaled-to-zero hint*: a Redis set (under BROKER_KEY_PREFIX) of the
-queues whose services are at 0 replicas, rewritten by the scaler. ``app.dispatch``
-reads it through a per-process cache and, when it enqueues onto such a queue, sends
-``legato.maintenance.wake_queue`` to the maintenance queue, where the process with
-the Docker socket scales the service up at once. The hint is only an accelerator:
-the beat pass scales up any service at 0 with queued work anyway.
+Each pass also rewrites the scaled-to-zero hint that wake-on-enqueue reads
+(:mod:`app.scale_hint`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, func, select, text
+from sqlalchemy import Boolean, Index, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.broker_depth import queue_depths
 from app.config import Settings
 from app.db import db, utcnow
 from app.errors import Unavailable
 from app.models import EventId, MovementRun, _created
+from app.scale_hint import write_zero_hint
 
 if TYPE_CHECKING:
     from swarm import AppliedDecision, ServiceInfo, SwarmBackend
 
 log = logging.getLogger(__name__)
 
-WAKE_QUEUE_TASK = "legato.maintenance.wake_queue"
 IDLE_SCALE_DOWN_TASK = "legato.maintenance.idle_scale_down"
-ZERO_SET_KEY = "legato:scaled-to-zero"
-# How long a process trusts its copy of the scaled-to-zero set. A queue zeroed within
-# this window may get one enqueue without an immediate wake; the beat pass catches it.
-ZERO_CACHE_SECONDS = 3.0
 # Relabel a service with newer activity only when it moved by more than this, so a
 # busy service is not updated on every pass for nothing.
 ACTIVITY_LABEL_SLACK = timedelta(seconds=30)
@@ -115,77 +106,6 @@ def swarm_backend(settings: Settings) -> SwarmBackend:
             backend = SwarmBackend(base_url=settings.docker_host)
             _backends[settings.docker_host] = backend
         return backend
-
-
-# -- broker: queue depths -----------------------------------------------------------------
-
-_PRIORITY_SEP = "\x06\x16"  # Kombu's Redis transport: "<queue>\x06\x16<priority>" lists
-_PRIORITY_STEPS = (3, 6, 9)  # (priority 0 is the bare queue name)
-
-
-def queue_depths(queues: set[str] | list[str], settings: Settings) -> dict[str, int]:
-    """Messages waiting in each queue, read the way the transport stores them."""
-    queues = sorted({q for q in queues if q})
-    if not queues:
-        return {}
-    url = settings.celery_broker_url
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        return _redis_depths(queues, settings)
-    if url.startswith("sqla+"):
-        return _sqla_depths(queues, url[len("sqla+") :])
-    log.warning("queue depth: unsupported broker scheme %s; assuming empty", url.split(":")[0])
-    return dict.fromkeys(queues, 0)
-
-
-def _redis_depths(queues: list[str], settings: Settings) -> dict[str, int]:
-    prefix = settings.broker_key_prefix or ""
-    client = _redis(settings)
-    with client.pipeline(transaction=False) as pipe:
-        for q in queues:
-            pipe.llen(prefix + q)
-            for pri in _PRIORITY_STEPS:
-                pipe.llen(f"{prefix}{q}{_PRIORITY_SEP}{pri}")
-        sizes = pipe.execute()
-    per = 1 + len(_PRIORITY_STEPS)
-    return {q: int(sum(sizes[i * per : (i + 1) * per])) for i, q in enumerate(queues)}
-
-
-def _sqla_depths(queues: list[str], url: str) -> dict[str, int]:
-    from sqlalchemy import create_engine
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT q.name, count(m.id) FROM kombu_queue q "
-                    "JOIN kombu_message m ON m.queue_id = q.id AND m.visible "
-                    "GROUP BY q.name"
-                )
-            ).all()
-    except (OperationalError, ProgrammingError):  # tables not made yet: nothing queued
-        rows = []
-    finally:
-        engine.dispose()
-    counts = {name: int(n) for name, n in rows}
-    return {q: counts.get(q, 0) for q in queues}
-
-
-_redis_clients: dict[str, Any] = {}
-
-
-def _redis(settings: Settings):
-    import redis
-
-    url = settings.celery_broker_url
-    with _backends_lock:
-        client = _redis_clients.get(url)
-        if client is None:
-            # Short timeouts: this is read on the enqueue path, which must never hang on it.
-            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-            _redis_clients[url] = client
-        return client
 
 
 # -- database: running work and activity per tier -------------------------------------
@@ -394,95 +314,6 @@ def refresh_zero_hint(settings: Settings, backend: SwarmBackend) -> set[str]:
     zero = {q for q, up in by_queue.items() if not up}
     write_zero_hint(zero, settings)
     return zero
-
-
-def write_zero_hint(queues: set[str], settings: Settings) -> None:
-    if not _redis_broker(settings):
-        return
-    key = (settings.broker_key_prefix or "") + ZERO_SET_KEY
-    try:
-        with _redis(settings).pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            if queues:
-                pipe.sadd(key, *sorted(queues))
-            pipe.execute()
-    except Exception as exc:  # the hint is an accelerator; the beat pass still scales up
-        log.warning("could not write the scaled-to-zero hint: %s", exc)
-    _zero_cache.clear()
-
-
-def _redis_broker(settings: Settings) -> bool:
-    return settings.celery_broker_url.startswith(("redis://", "rediss://", "unix://"))
-
-
-class _ZeroCache:
-    """This process's copy of the scaled-to-zero set, re-read every few seconds."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.queues: frozenset[str] = frozenset()
-        self.expires = 0.0
-
-    def get(self, settings: Settings) -> frozenset[str]:
-        now = time.monotonic()
-        if now < self.expires:
-            return self.queues
-        with self.lock:
-            if now < self.expires:
-                return self.queues
-            try:
-                key = (settings.broker_key_prefix or "") + ZERO_SET_KEY
-                members = _redis(settings).smembers(key)
-                self.queues = frozenset(m.decode() for m in members)
-            except Exception as exc:
-                log.debug("scaled-to-zero hint unreadable: %s", exc)
-                self.queues = frozenset()
-            self.expires = time.monotonic() + ZERO_CACHE_SECONDS
-            return self.queues
-
-    def drop(self, queue: str) -> None:
-        with self.lock:
-            self.queues = self.queues - {queue}
-
-    def clear(self) -> None:
-        with self.lock:
-            self.expires = 0.0
-
-
-_zero_cache = _ZeroCache()
-
-
-def reset_zero_cache() -> None:
-    """Re-read the scaled-to-zero hint on the next enqueue (tests; settings changes)."""
-    _zero_cache.clear()
-
-
-def read_zero_hint(settings: Settings) -> set[str]:
-    """The hint as stored now (uncached); empty without a Redis broker."""
-    if not _redis_broker(settings):
-        return set()
-    key = (settings.broker_key_prefix or "") + ZERO_SET_KEY
-    return {m.decode() for m in _redis(settings).smembers(key)}
-
-
-def note_enqueued(queue: str, settings: Settings, send_task) -> bool:
-    """Called by dispatch after publishing onto ``queue``: if that queue's services are
-    at 0, ask the scaler to wake them now. Returns True when a wake was sent.
-
-    Costs nothing unless SWARM_ENABLED and a Redis broker; then one SMEMBERS per
-    ZERO_CACHE_SECONDS per process. Never raises: enqueueing must not fail on this."""
-    try:
-        if not settings.swarm_enabled or not _redis_broker(settings):
-            return False
-        if queue not in _zero_cache.get(settings):
-            return False
-        # Forget it locally so a burst of enqueues sends one wake, not one each.
-        _zero_cache.drop(queue)
-        send_task(WAKE_QUEUE_TASK, args=[queue])
-        return True
-    except Exception:
-        log.warning("could not request a wake-up for queue %s", queue, exc_info=True)
-        return False
 
 
 def _aware(value: Any) -> datetime:

@@ -11,6 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 # Owner ids (token owners, ?owner=): never "*" or anything else with a meaning of its own.
 OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
+# Deeper JSON is refused at the edge: it can exceed what the serialisers (ours,
+# pydantic's, the database driver's) will nest, after the row is already stored.
+PAYLOAD_MAX_DEPTH = 32
 JOB_STATUSES = Literal[
     "queued",
     "running",
@@ -30,6 +33,19 @@ def _utc(value: datetime) -> datetime:
 # Every time we store is UTC, but SQLite hands it back without an offset; a response
 # always says +00:00 (RFC 3339), whichever database answered.
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _within_depth(value: Any, limit: int) -> Any:
+    """Refuse JSON nested more than ``limit`` levels (iterative: any depth is safe here)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                raise ValueError(f"must not be nested more than {limit} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
 
 
 def _no_nul(value: Any) -> Any:
@@ -73,13 +89,23 @@ class JobCreate(Body):
         default=False,
         description="Offer rules marked interactive_only to the judges (TAKT's interactive mode).",
     )
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Your data, kept with the job: at most {PAYLOAD_MAX_DEPTH} levels deep "
+        "and MAX_PAYLOAD_BYTES as JSON.",
+    )
     callback_url: str | None = Field(
         default=None,
         max_length=2000,
         pattern=r"^https?://[^\s]+$",
         description="POSTed (HMAC-signed) with the result when the job ends.",
     )
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _bounded_depth(cls, value: Any) -> Any:
+        # Before pydantic walks it, so nothing recursive ever sees a deeper value.
+        return _within_depth(value, PAYLOAD_MAX_DEPTH)
 
     @field_validator("instruction", "payload")
     @classmethod
@@ -117,7 +143,12 @@ class JobListQuery(Query):
 
 class EventsQuery(Query):
     follow: bool = False
-    after: int = Field(default=0, ge=0, le=2**62, description="Only events with a larger id.")
+    # Text, checked by the view: a malformed event id is a 400 like a bad Last-Event-ID.
+    after: str = Field(
+        default="0",
+        description="Only events with a larger id: 1 to 18 digits 0-9.",
+        json_schema_extra={"pattern": "^[0-9]{1,18}$"},
+    )
     limit: int = Field(default=500, ge=1, le=5000)
 
 

@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any
 
-from pieces.model import Movement, Piece
+from pieces.model import Movement, Piece, TeamLeader
 from pieces.program import Answer
 
 MAX_TOTAL_PARTS = 20
@@ -154,6 +154,17 @@ def aggregate(planned: list[dict], results: list[dict]) -> str:
         body = f"[ERROR] {r['error']}" if r["error"] else r["content"]
         sections.append(f"## {r['id']}: {r['title']}\n{body}")
     return "\n\n---\n\n".join(sections)
+
+
+def part_timeout_ms(piece: Piece, run) -> int:
+    """A part's time limit: its own `timeout_ms` from the decomposition, else the team's."""
+    step = piece.movement(run.name.rsplit(".", 1)[0])
+    own = (run.spec or {}).get("timeout_ms")
+    return own or (step.team_leader.timeout_ms if step.team_leader else TeamLeader().timeout_ms)
+
+
+def part_timeout_message(timeout_ms: int) -> str:
+    return f"Part timeout after {timeout_ms}ms"
 
 
 def part_movement(piece: Piece, run) -> Movement:

@@ -14,6 +14,17 @@ import yaml
 from pieces.problems import Problem
 
 MAX_NODES = 50_000
+# Far below both libyaml's own nesting limit and Python's recursion limit, so a deep
+# piece is refused by our check, with our message, whichever YAML parser runs.
+MAX_DEPTH = 100
+TOO_DEEP = f"the piece is nested too deeply (more than {MAX_DEPTH} levels)"
+_OPEN = (
+    yaml.BlockMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.FlowSequenceStartToken,
+)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 # libyaml's parser when PyYAML was built with it (about ten times faster); construction,
 # and so the duplicate-key check below, stays in Python either way.
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -56,30 +67,66 @@ def _syntax_problem(exc: yaml.YAMLError) -> Problem:
 
 
 def expanded_size(data: Any, limit: int = MAX_NODES) -> int:
-    """Node count with aliases expanded; raises ValueError on cycles or above ``limit``."""
-    sizes: dict[int, int] = {}
+    """Node count with aliases expanded; raises ValueError on cycles, above ``limit`` nodes
+    or deeper than MAX_DEPTH (aliases included: a shared subtree counts at every depth)."""
+    sizes: dict[int, tuple[int, int]] = {}
     active: set[int] = set()
 
-    def size(node: Any) -> int:
+    def size(node: Any, depth: int) -> tuple[int, int]:
         if not isinstance(node, dict | list):
-            return 1
+            return 1, 0
+        if depth > MAX_DEPTH:
+            raise ValueError(TOO_DEEP)
         key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise ValueError("recursive YAML aliases are not supported")
-        active.add(key)
-        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-        total = 1
-        for child in children:
-            total += size(child)
-            if total > limit:
-                raise ValueError(f"the piece expands to more than {limit} YAML nodes")
-        active.discard(key)
-        sizes[key] = total
-        return total
+        if key not in sizes:
+            if key in active:
+                raise ValueError("recursive YAML aliases are not supported")
+            active.add(key)
+            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+            total, height = 1, 1
+            for child in children:
+                child_total, child_height = size(child, depth + 1)
+                total += child_total
+                height = max(height, child_height + 1)
+                if total > limit:
+                    raise ValueError(f"the piece expands to more than {limit} YAML nodes")
+            active.discard(key)
+            sizes[key] = total, height
+        total, height = sizes[key]
+        if depth + height - 1 > MAX_DEPTH:
+            raise ValueError(TOO_DEEP)
+        return total, height
 
-    return size(data)
+    return size(data, 1)[0]
+
+
+def _too_deep(text: str) -> yaml.Mark | None:
+    """Where ``text`` first nests deeper than MAX_DEPTH, else None.
+
+    Run only after a parse failed: libyaml refuses deep nesting itself, with its own
+    words, so this tells a nesting failure from a syntax error. The pure-Python scanner
+    has no nesting limit of its own and stops at the first syntax error.
+    """
+    depth = 0
+    try:
+        # (The pure-Python reader refuses some text in its constructor already.)
+        scanner = yaml.SafeLoader(text)
+    except yaml.YAMLError:
+        return None
+    try:
+        while scanner.check_token():
+            token = scanner.get_token()
+            if isinstance(token, _OPEN):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return token.start_mark
+            elif isinstance(token, _CLOSE):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        scanner.dispose()
+    return None
 
 
 def load_yaml(text: str) -> tuple[Any, list[Problem], bool]:
@@ -87,15 +134,18 @@ def load_yaml(text: str) -> tuple[Any, list[Problem], bool]:
     loader = _Loader(text)
     try:
         data = loader.get_single_data()
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
+        mark = _too_deep(text)
+        if mark is not None:
+            where = f"line {mark.line + 1}, column {mark.column + 1}"
+            return None, [Problem(where, TOO_DEEP)], False
+        if isinstance(exc, RecursionError):
+            return None, [Problem("", TOO_DEEP)], False
         return None, [_syntax_problem(exc)], False
-    except RecursionError:
-        return None, [Problem("", "the piece is nested too deeply")], False
     finally:
         loader.dispose()
     try:
         expanded_size(data)
-    except (ValueError, RecursionError) as exc:
-        message = str(exc) if isinstance(exc, ValueError) else "the piece is nested too deeply"
-        return None, [*loader.duplicates, Problem("", message)], False
+    except ValueError as exc:
+        return None, [*loader.duplicates, Problem("", str(exc))], False
     return data, loader.duplicates, True

@@ -1,10 +1,13 @@
 """Agent chat turns and agent tasks as Celery tasks, and the session-expiry sweep.
 
 The API inserts an `agent_tasks` row (`pending`) and sends its id to the agent's
-queue (`agent.<name>` for a dedicated agent, else its tier). Here the row is claimed
-with a guarded UPDATE (a redelivered message finds it taken and drops itself), the
-agent's turn runs with its prompt, model and tools, and the reply lands on the row
-(and, for chat, in the session's history). The chat endpoint is waiting on that row.
+queue (its own for a dedicated agent, else its tier). Here the row is claimed with a
+lease, as a movement run is (app.ledger.agent_tasks; a redelivered message finds it
+taken and drops itself), the agent's turn runs with its prompt, model and tools while
+the process's lease renewer keeps the claim alive, and the reply lands on the row (and,
+for chat, in the session's history) only while the lease is still held. A worker that
+dies mid-turn leaves an expired lease: the recovery sweep hands the turn back to its
+queue. The chat endpoint is waiting on that row.
 """
 
 from __future__ import annotations
@@ -17,24 +20,20 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from agents.llm import LLMError
-from agents.runtime import TurnResult, run_turn
+from agents.runtime import TurnCancelled, TurnResult, run_turn
 from app.callbacks import CallbackFailed, CallbackRefused, deliver
-from app.chat import (
-    TASK_FAILED,
-    TASK_PENDING,
-    TASK_RUNNING,
-    TASK_SUCCEEDED,
-    AgentTask,
-    ChatMessage,
-    ChatSession,
-)
+from app.chat import AgentTask, ChatMessage, ChatSession
 from app.config import Settings
 from app.contract import AGENT_TURN, EXPIRE_SESSIONS
-from app.db import db, utcnow, utcnow_plus
+from app.db import db, utcnow_plus
+from app.ledger import end_read, unit_of_work
+from app.ledger.agent_tasks import claim_task, finish_task, set_callback_status
 from app.models import Agent
+from app.status import TaskStatus
 from tasks.agent_host import AgentSpec, Recorder, load_agent, toolbox_for
 from tasks.celery_app import celery_app
 from tasks.engine.calls import _models, llm_client
+from tasks.engine.leases import TASK, leases
 from tasks.llm_profiles import profile_for
 
 log = logging.getLogger(__name__)
@@ -51,6 +50,7 @@ def agent_reply(
     history: list[dict] | None = None,
     task_id: uuid.UUID | None = None,
     recorder: Recorder | None = None,
+    should_stop=None,
 ) -> TurnResult:
     """One turn of `agent` on `message`, with its prompt, model, tools and workspace."""
     settings = _settings()
@@ -70,7 +70,7 @@ def agent_reply(
         workspace_dir=settings.workspaces_dir / "agents" / str(agent.id),
         on_trace=recorder.trace,
         host=None,  # job-level tools (ask_human, spawn, delegate) need a job
-        should_stop=None,
+        should_stop=should_stop,
     )
     return run_turn(
         llm_client(),
@@ -100,72 +100,73 @@ def run_agent_task(task_id: str) -> str:
         tid = uuid.UUID(task_id)
     except (ValueError, TypeError):
         return "invalid"
-    claimed = db.session.execute(
-        update(AgentTask)
-        .where(AgentTask.id == tid, AgentTask.status == TASK_PENDING)
-        .values(status=TASK_RUNNING)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    if not claimed:
-        return "skipped"
-    task = db.session.get(AgentTask, tid)
-    row = db.session.get(Agent, task.agent_id)
-    agent = load_agent(row.owner_id, row.name)
-    history: list[dict] = []
-    if task.session_id is not None:
-        last_user = db.session.scalar(
-            select(ChatMessage.id)
-            .where(ChatMessage.session_id == task.session_id, ChatMessage.role == "user")
-            .order_by(ChatMessage.id.desc())
-            .limit(1)
-        )
-        # The window includes this message, so the history is one shorter.
-        limit = max(_settings().chat_memory_messages - 1, 0)
-        history = session_history(task.session_id, limit, before_id=last_user) if limit else []
-    message, session_id, callback = task.message, task.session_id, task.callback_url
-    db.session.rollback()
+    settings = _settings()
+    owner = f"{run_agent_task.request.hostname}/{run_agent_task.request.id}"
+    with unit_of_work() as work:
+        task = claim_task(work, tid, owner, settings.movement_lease_seconds)
+        if task is None:
+            work.discard()  # a redelivered duplicate, or already handed on: drop it
+            return "skipped"
+        agent_row = work.conn.execute(
+            select(Agent.owner_id, Agent.name).where(Agent.id == task.agent_id)
+        ).first()
+        history = _history(task, settings) if task.session_id is not None else []
+    agent = load_agent(agent_row.owner_id, agent_row.name)
+    end_read()
+    registry = leases(current_app._get_current_object(), settings.movement_lease_seconds)
+    held = registry.hold(tid, owner, TASK)
     try:
-        turn = agent_reply(agent, message, history=history, task_id=tid)
-    except LLMError as exc:
-        _finish(tid, TASK_FAILED, error=f"LLM call failed: {exc}")
-        _callback(tid, callback)
-        return "failed"
-    _finish(tid, TASK_SUCCEEDED, turn=turn, session_id=session_id)
-    _callback(tid, callback)
-    return "succeeded"
+        try:
+            turn = agent_reply(
+                agent, task.message, history=history, task_id=tid, should_stop=held.lost.is_set
+            )
+        except TurnCancelled:
+            log.info("agent task %s: lease lost; its reply is discarded", tid)
+            return "lost"
+        except LLMError as exc:
+            outcome = _finish(tid, owner, TaskStatus.FAILED, error=f"LLM call failed: {exc}")
+        else:
+            outcome = _finish(tid, owner, TaskStatus.SUCCEEDED, turn=turn)
+    finally:
+        registry.release(held)
+    if outcome != "lost":
+        _callback(tid, task.callback_url)
+    return outcome
+
+
+def _history(task, settings: Settings) -> list[dict]:
+    last_user = db.session.scalar(
+        select(ChatMessage.id)
+        .where(ChatMessage.session_id == task.session_id, ChatMessage.role == "user")
+        .order_by(ChatMessage.id.desc())
+        .limit(1)
+    )
+    # The window includes this message, so the history is one shorter.
+    limit = max(settings.chat_memory_messages - 1, 0)
+    return session_history(task.session_id, limit, before_id=last_user) if limit else []
 
 
 def _finish(
     tid: uuid.UUID,
-    status: str,
+    owner: str,
+    status: TaskStatus,
     *,
     turn: TurnResult | None = None,
     error: str | None = None,
-    session_id: uuid.UUID | None = None,
-) -> None:
-    values = {"status": status, "finished_at": utcnow(), "error": error}
-    if turn is not None:
-        values |= {
-            "reply": turn.content,
-            "tokens_in": turn.tokens_in,
-            "tokens_out": turn.tokens_out,
-        }
-    done = db.session.execute(
-        update(AgentTask)
-        .where(AgentTask.id == tid, AgentTask.status == TASK_RUNNING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if done and turn is not None and session_id is not None:
-        db.session.add(ChatMessage(session_id=session_id, role="assistant", content=turn.content))
-        db.session.execute(
-            update(ChatSession)
-            .where(ChatSession.id == session_id)
-            .values(last_active_at=utcnow())
-            .execution_options(synchronize_session=False)
+) -> str:
+    with unit_of_work() as work:
+        done = finish_task(
+            work,
+            tid,
+            owner,
+            status,
+            reply=turn.content if turn else None,
+            error=error,
+            tokens=(turn.tokens_in, turn.tokens_out) if turn else (0, 0),
         )
-    db.session.commit()
+        if not done:
+            work.discard()
+    return status.value if done else "lost"
 
 
 def _callback(tid: uuid.UUID, url: str | None) -> None:
@@ -184,7 +185,7 @@ def _callback(tid: uuid.UUID, url: str | None) -> None:
         "tokens_out": task.tokens_out,
         "finished_at": task.finished_at.isoformat() if task.finished_at else None,
     }
-    db.session.rollback()
+    end_read()
     try:
         code = deliver(
             url,
@@ -197,14 +198,9 @@ def _callback(tid: uuid.UUID, url: str | None) -> None:
         )
         outcome = f"delivered (HTTP {code})"
     except (CallbackFailed, CallbackRefused) as exc:
-        outcome = f"failed: {exc}"[:200]
-    db.session.execute(
-        update(AgentTask)
-        .where(AgentTask.id == tid)
-        .values(callback_status=outcome)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+        outcome = f"failed: {exc}"
+    with unit_of_work() as work:
+        set_callback_status(work, tid, outcome)
 
 
 @celery_app.task(name=EXPIRE_SESSIONS)

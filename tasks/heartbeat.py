@@ -6,6 +6,11 @@ process writes one `worker_heartbeats` row when it is ready, refreshes it every
 HEARTBEAT_SECONDS from a daemon thread, and deletes it on a clean shutdown; a row
 that stops being refreshed shows up as stale on the workers page. Times are the
 database's clock (DESIGN.md invariant 5).
+
+For container health checks (`legato health`, app/cli/commands/health.py), a worker
+started with LEGATO_HEARTBEAT_FILE set (`legato worker` sets it) also touches that file
+from Celery's own timer, so a worker whose event loop hangs fails its check even while
+the broker and the database answer.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import os
 import threading
 from importlib import metadata
+from pathlib import Path
 
 from celery.signals import worker_ready, worker_shutdown
 from sqlalchemy import delete, insert, update
@@ -83,6 +89,29 @@ def _loop(flask_app, key: tuple[str, int], stop: threading.Event) -> None:
             _beat(flask_app, key)
         except Exception:  # a database blip must not kill the thread; the next beat retries
             log.warning("worker heartbeat failed", exc_info=True)
+
+
+def _touch(path: str) -> None:
+    try:
+        Path(path).touch()
+    except OSError:
+        pass  # a read-only /tmp shows up as a failing health check, not a crash
+
+
+@worker_ready.connect
+def _start_file(sender=None, **_kwargs) -> None:
+    path = os.environ.get("LEGATO_HEARTBEAT_FILE")
+    if path:
+        interval = float(os.environ.get("LEGATO_HEARTBEAT_INTERVAL") or 10)
+        _touch(path)
+        sender.timer.call_repeatedly(interval, _touch, (path,))
+
+
+@worker_shutdown.connect
+def _stop_file(**_kwargs) -> None:
+    path = os.environ.get("LEGATO_HEARTBEAT_FILE")
+    if path:
+        Path(path).unlink(missing_ok=True)
 
 
 @worker_ready.connect

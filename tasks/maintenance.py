@@ -58,6 +58,7 @@ from tasks.engine.calls import llm_client
 from tasks.engine.outcomes import OPEN, wake_parent
 from tasks.llm_profiles import profile_for
 from tasks.reflection import enqueue_reflections_once, reflect_job_once
+from tasks.turn_recovery import recover_turns_once
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ def _settings() -> Settings:
 
 
 def recover_stuck_once() -> dict[str, int]:
-    """Runs whose lease expired become `timed_out`; re-run, fail, or tell the parent.
+    """Runs whose lease expired become `timed_out`; re-run, fail, or tell the parent
+    (and agent turns whose lease expired go back to their queue: tasks.turn_recovery).
 
     A fresh pending run replaces a timed-out one while `retry_count` is under
     RUN_RETRY_BUDGET. Past it, a top-level run fails the attempt (job-level retry takes
@@ -96,7 +98,7 @@ def recover_stuck_once() -> dict[str, int]:
         if outcome:
             counts["timed_out"] += 1
             counts[outcome] += 1
-    return counts
+    return counts | recover_turns_once(settings)
 
 
 def _time_out(run_id: uuid.UUID, job_id: uuid.UUID, settings: Settings) -> str | None:

@@ -16,7 +16,8 @@ from dataclasses import asdict
 from typing import Any
 
 from app.config import get_settings
-from app.scaling import IDLE_SCALE_DOWN_TASK, WAKE_QUEUE_TASK, idle_pass, wake
+from app.scale_hint import WAKE_QUEUE_TASK
+from app.scaling import IDLE_SCALE_DOWN_TASK, idle_pass, wake
 from swarm import DockerUnavailable, NotASwarmManager
 from tasks.celery_app import celery_app
 

@@ -58,11 +58,9 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message:
 
 
 def _pg_admin():
-    import psycopg2
+    import psycopg
 
-    conn = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
-    conn.autocommit = True
-    return conn
+    return psycopg.connect(PG_ADMIN_URL, connect_timeout=5, autocommit=True)
 
 
 @contextmanager
@@ -161,7 +159,7 @@ def stack_env(pg_database, redis_url, fake_llm, tmp_path_factory) -> Iterator[di
 
 def _reset_cached_config() -> None:
     from app.config import reset_settings
-    from app.dispatch import reset_producer
+    from app.contract import reset_producer
 
     reset_settings()
     reset_producer()

@@ -11,6 +11,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters.update(CONVERTERS)
     from app.api import (
         agents,
+        events,
         job_artifacts,
         job_views,
         jobs,
@@ -26,6 +27,7 @@ def register_blueprints(app: Flask) -> None:
     for module in (
         meta,
         jobs,
+        events,
         job_artifacts,
         job_views,
         pieces,

@@ -12,7 +12,7 @@ import time
 import uuid
 
 from flask import Blueprint, current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.agent_schemas import (
@@ -33,17 +33,19 @@ from app.agent_schemas import (
 from app.api.spec import spec
 from app.auth import principal
 from app.callbacks import checked_at_submit
-from app.chat import TASK_FAILED, TASK_PENDING, TASK_TERMINAL, AgentTask, ChatMessage, ChatSession
+from app.chat import AgentTask, ChatMessage, ChatSession
 from app.config import Settings
+from app.contract import AGENT_TURN, send
 from app.db import db, utcnow, utcnow_plus
-from app.dispatch import producer, wake_if_scaled_to_zero
 from app.errors import Conflict, NotFound, Unavailable, Unprocessable
+from app.ledger import unit_of_work
+from app.ledger.agent_tasks import fail_unqueued, insert_task
 from app.models import Agent
+from app.status import TASK_TERMINAL, TaskStatus
 from swarm.specs import agent_queue
 
 log = logging.getLogger(__name__)
 bp = Blueprint("agents", __name__, url_prefix="/api/agents")
-AGENT_TURN = "legato.agent_turn"
 POLL_SECONDS = 0.1
 
 
@@ -91,26 +93,19 @@ def _check_tier(tier: str) -> None:
 
 
 def _send(task_id: uuid.UUID, queue: str) -> None:
-    """Publish the turn; a broker that refuses it is a 503 and the task fails at once
-    (nothing would ever run it)."""
+    """Publish the turn (waking a scaled-to-zero service); a broker that refuses it is a
+    503 and the task fails at once (nothing would ever run it)."""
     try:
-        producer().send_task(AGENT_TURN, args=[str(task_id)], queue=queue, routing_key=queue)
+        send(AGENT_TURN, str(task_id), queue=queue)
     except Exception as exc:
         log.warning("could not publish agent task %s to %s: %s", task_id, queue, exc)
-        db.session.execute(
-            update(AgentTask)
-            .where(AgentTask.id == task_id, AgentTask.status == TASK_PENDING)
-            .values(status=TASK_FAILED, error="not queued: the broker was unavailable")
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
+        with unit_of_work() as work:
+            fail_unqueued(work, task_id, "not queued: the broker was unavailable")
         raise Unavailable(
             "the broker is unavailable, so the agent turn was not queued; retry shortly",
             code="broker_unavailable",
             details={"task_id": str(task_id)},
         ) from None
-    # A dedicated agent's service may be scaled to zero (the Swarm scaler): wake it.
-    wake_if_scaled_to_zero(queue)
 
 
 @spec.route(
@@ -232,20 +227,15 @@ def _start_task(agent, kind: str, message: str, **fields) -> uuid.UUID:
     write lock, and the publish (Kombu's transport on the same file) would wait on us.
     """
     queue = _queue(agent)
-    task_id = uuid.uuid4()
-    task = AgentTask(
-        id=task_id,
-        agent_id=agent.id,
-        owner_id=agent.owner_id,
-        kind=kind,
-        message=message,
-        status=TASK_PENDING,
-        tokens_in=0,
-        tokens_out=0,
-        **fields,
-    )
-    db.session.add(task)
-    db.session.commit()
+    with unit_of_work() as work:  # also commits what the request added (the message)
+        task_id = insert_task(
+            work,
+            agent_id=agent.id,
+            owner_id=agent.owner_id,
+            kind=kind,
+            message=message,
+            **fields,
+        )
     _send(task_id, queue)
     return task_id
 
@@ -274,7 +264,7 @@ def chat(name: str, body: ChatIn):
             f"(is a worker consuming {queue!r}?)",
             details={"task_id": str(task_id)},
         )
-    if done.status == TASK_FAILED:
+    if done.status == TaskStatus.FAILED:
         raise Unavailable(done.error or "the agent failed", details={"task_id": str(task_id)})
     return ChatOut(
         reply=done.reply or "",

@@ -1,14 +1,12 @@
-"""/api/jobs: submit, list, show, follow and cancel jobs."""
+"""/api/jobs: submit, list, show and cancel jobs (their events: app.api.events)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
-from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, current_app
 from sqlalchemy import select
 
 from app.api.paging import page
@@ -21,13 +19,10 @@ from app.errors import Forbidden, NotFound, TooLarge, Unprocessable
 from app.job_actions import cancel_job, submit
 from app.job_actions import retry as retry_job
 from app.ledger import end_read
-from app.models import Job, JobEvent, MovementRun, RunPhase
+from app.models import Job, MovementRun, RunPhase
 from app.piece_cache import pieces
 from app.replay import replay
 from app.schemas import (
-    EventList,
-    EventOut,
-    EventsQuery,
     JobCreate,
     JobDetail,
     JobList,
@@ -37,13 +32,9 @@ from app.schemas import (
     PhaseOut,
     ReplayCreate,
 )
-from app.status import JOB_TERMINAL
 
 log = logging.getLogger(__name__)
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
-
-SSE_POLL_SECONDS = 0.25
-SSE_KEEPALIVE_SECONDS = 15.0
 
 
 def _settings() -> Settings:
@@ -76,6 +67,11 @@ def submit_job(body: JobCreate):
     if size > settings.max_instruction_bytes:
         raise TooLarge(
             f"instruction is {size} bytes; the limit is {settings.max_instruction_bytes}"
+        )
+    payload_size = len(json.dumps(body.payload, ensure_ascii=False, separators=(",", ":")).encode())
+    if payload_size > settings.max_payload_bytes:
+        raise TooLarge(
+            f"payload is {payload_size} bytes as JSON; the limit is {settings.max_payload_bytes}"
         )
     tier = body.tier or settings.default_tier
     if tier not in settings.tiers:
@@ -218,70 +214,6 @@ def replay_job(job_id: uuid.UUID, body: ReplayCreate):
         job_id, piece, body.movement, attempt=body.attempt, iteration=body.iteration, who=who.owner
     )
     return JobOut.model_validate(db.session.get(Job, job_id), from_attributes=True), 202
-
-
-@spec.route(
-    bp,
-    "/<uuid:job_id>/events",
-    "GET",
-    summary="A job's events; with follow=1, a text/event-stream until the job ends",
-    query=EventsQuery,
-    responses={200: EventList},
-    errors=(404,),
-    stream="text/event-stream",
-)
-def job_events(job_id: uuid.UUID, query: EventsQuery):
-    job = visible_job(job_id, principal())
-    if not query.follow:
-        events = _events_after(job.id, query.after, query.limit)
-        return EventList(
-            items=[EventOut.model_validate(e, from_attributes=True) for e in events],
-            job_status=job.status,
-        )
-    after = query.after
-    last_event_id = request.headers.get("Last-Event-ID", "")
-    if last_event_id.isdigit():
-        after = max(after, int(last_event_id))
-    return Response(
-        stream_with_context(_stream(job.id, after)),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-def _events_after(job_id: uuid.UUID, after: int, limit: int) -> list[JobEvent]:
-    return list(
-        db.session.scalars(
-            select(JobEvent)
-            .where(JobEvent.job_id == job_id, JobEvent.id > after)
-            .order_by(JobEvent.id)
-            .limit(limit)
-        )
-    )
-
-
-def _stream(job_id: uuid.UUID, after: int) -> Iterator[str]:
-    last_sent = time.monotonic()
-    yield ": following job events\n\n"
-    while True:
-        # Status first: if it is terminal now, every event up to the end is already committed.
-        status = db.session.scalar(select(Job.status).where(Job.id == job_id))
-        events = _events_after(job_id, after, 500)
-        db.session.rollback()  # end the read transaction; don't hold a connection while idle
-        for event in events:
-            after = event.id
-            payload = EventOut.model_validate(event, from_attributes=True).model_dump(mode="json")
-            yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(payload)}\n\n"
-            last_sent = time.monotonic()
-        if len(events) == 500:
-            continue
-        if status in JOB_TERMINAL:
-            yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
-            return
-        if time.monotonic() - last_sent > SSE_KEEPALIVE_SECONDS:
-            yield ": keepalive\n\n"
-            last_sent = time.monotonic()
-        time.sleep(SSE_POLL_SECONDS)
 
 
 def _checked_callback(url: str, settings: Settings) -> str:

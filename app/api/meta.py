@@ -58,7 +58,7 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
-    from app.dispatch import producer
+    from app.contract import producer
 
     try:
         with producer().connection_for_write() as conn:

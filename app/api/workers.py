@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from app.api.spec import spec
 from app.auth import require_admin
+from app.contract import producer
 from app.db import db, utcnow
-from app.dispatch import producer
 from app.endpoints import all_health
 from app.models import WorkerHeartbeat
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from app.cli.sse import KEEPALIVE, SseEvent, parse_sse
+from app.cli.sse import KEEPALIVE, SseEvent, StreamResume, parse_sse, retry_after
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
@@ -78,25 +78,32 @@ class ApiClient:
     def follow(
         self, job_id: str, after: int | str = 0, keepalives: bool = False
     ) -> Iterator[SseEvent]:
-        """Stream a job's events until it ends, reconnecting from the last id on a drop.
+        """Stream a job's events until it ends. A stream the server closed (its lifetime
+        is STREAM_MAX_SECONDS) or a dropped connection is resumed from the last event id,
+        so the caller sees every event once; a 429 (too many open streams) is waited out
+        a few times, as its Retry-After asks.
 
         With `keepalives`, the server's keepalive comments come through as KEEPALIVE
         events (every 15 s while the job is quiet), and so does each reconnect."""
-        last_id = str(after)
+        resume = StreamResume()
+        if after:
+            resume.last_id = str(after)
         while True:
             try:
                 with self.session.get(
                     f"{self.base_url}/api/jobs/{job_id}/events",
-                    params={"follow": 1, "after": last_id},
+                    params={"follow": 1},
+                    headers=resume.headers(),
                     stream=True,
                     timeout=(self.timeout, 60),
                 ) as resp:
+                    if resp.status_code == 429 and resume.may_wait_for_slot():
+                        time.sleep(retry_after(resp.headers.get("Retry-After")))
+                        continue
                     if resp.status_code >= 400:
                         raise _error_from(resp)
                     lines = resp.iter_lines(decode_unicode=True)
-                    for event in parse_sse(lines, comments=keepalives):
-                        if event.id:
-                            last_id = event.id
+                    for event in resume.track(parse_sse(lines, comments=keepalives)):
                         yield event
                         if event.event == "end":
                             return

@@ -106,7 +106,7 @@ def _embedded_stack(
     return Stack(
         children={
             "worker": legato_argv(*worker),
-            "api": legato_argv("api", "--host", host, "--port", str(port), "--threads", "8"),
+            "api": legato_argv("api", "--host", host, "--port", str(port)),
         },
         env=env,
         stdout=stdout,
@@ -174,15 +174,15 @@ def demo(instruction: str, port: int) -> None:
 )
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option(
-    "--threads",
-    default=32,
+    "--connections",
+    default=1000,
     show_default=True,
-    type=int,
-    help="Threads per worker; each follower of an event stream holds one.",
+    type=click.IntRange(1, 100_000),
+    help="Simultaneous clients per worker (gevent), event-stream followers included.",
 )
 @_INSECURE
-def api(host: str | None, port: int, workers: int, threads: int, insecure: bool) -> None:
-    """Serve the HTTP API with gunicorn."""
+def api(host: str | None, port: int, workers: int, connections: int, insecure: bool) -> None:
+    """Serve the HTTP API with gunicorn (gevent workers)."""
     from app.cli.serve import serve
 
     settings = get_settings()
@@ -193,7 +193,7 @@ def api(host: str | None, port: int, workers: int, threads: int, insecure: bool)
             "(AUTH_MODE=token, or --insecure, to listen on every interface)",
             err=True,
         )
-    serve(bound, port, workers=workers, threads=threads)
+    serve(bound, port, workers=workers, connections=connections)
 
 
 @cli.command()
@@ -217,10 +217,10 @@ def worker(
     tiers: tuple[str, ...], concurrency: int | None, pool: str, beat: bool, loglevel: str
 ) -> None:
     """Run a Celery worker for one or more tiers."""
+    from app.cli.commands.health import heartbeat_path
+
     settings = get_settings()
     queues = _queues(tiers, settings)
-    from tasks.celery_app import celery_app
-
     argv = [
         "worker",
         "-Q",
@@ -238,10 +238,17 @@ def worker(
     ]
     if beat:
         argv += ["-B", "--schedule", str(settings.legato_data_dir / "celerybeat-schedule")]
-    from app.cli.commands.health import install_heartbeat
+    # The worker touches this file for `legato health` (tasks/heartbeat.py).
+    os.environ["LEGATO_HEARTBEAT_FILE"] = str(heartbeat_path())
+    _exec_celery(argv)
 
-    install_heartbeat()
-    celery_app.worker_main(argv)
+
+def _exec_celery(argv: list[str]) -> None:
+    """Become `celery -A tasks.celery_app ...`: the CLI never imports the engine itself."""
+    command = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", *argv]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
 
 
 def _queues(tiers: tuple[str, ...], settings) -> list[str]:
@@ -262,9 +269,7 @@ def _queues(tiers: tuple[str, ...], settings) -> list[str]:
 def beat(loglevel: str) -> None:
     """Run the Celery beat scheduler (the maintenance loop). Run exactly one."""
     settings = get_settings()
-    from tasks.celery_app import celery_app
-
-    celery_app.start(
+    _exec_celery(
         [
             "beat",
             "--loglevel",
@@ -288,8 +293,6 @@ def db_upgrade(revision: str) -> None:
 
     upgrade(get_settings(), revision)
     click.echo(f"database at {revision}: {_safe_url(get_settings().sqlalchemy_url)}")
-
-
 
 
 def _free_port() -> int:

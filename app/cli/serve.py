@@ -1,13 +1,24 @@
-"""Serving the API with gunicorn's threaded worker (event streams hold a thread each), and
-the rule for which address it may listen on."""
+"""Serving the API: gunicorn with gevent workers, and the rule for which address it may
+listen on.
+
+A follower of an event stream waits most of its life; on gevent that wait is a
+greenlet, not a request thread, so however many clients follow jobs, `/healthz` and
+every other request still get served (up to ``connections`` clients per worker). The
+worker monkey-patches the standard library before it loads the app; psycopg 3 notices
+and waits cooperatively, as long as it was not imported before (checked on load).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 
 from gunicorn.app.base import BaseApplication
 
+log = logging.getLogger(__name__)
+
+WORKER_CLASS = "gevent"
 LOOPBACK = "127.0.0.1"
 ANY = "0.0.0.0"
 
@@ -50,7 +61,9 @@ def bind_host(requested: str | None, *, auth_mode: str, allowed: bool) -> str:
     )
 
 
-class _Gunicorn(BaseApplication):
+class ApiServer(BaseApplication):
+    """gunicorn, configured in code, serving ``app.create_app()``."""
+
     def __init__(self, options: dict):
         self.options = options
         super().__init__()
@@ -62,21 +75,41 @@ class _Gunicorn(BaseApplication):
     def load(self):
         from app import create_app
 
-        return create_app()
+        flask_app = create_app()
+        _check_cooperative_database_waits()
+        return flask_app
 
 
-def serve(host: str, port: int, *, workers: int, threads: int) -> None:
-    _Gunicorn(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": threads,
-            # gthread heartbeats from its main loop, so long event streams are fine.
-            "timeout": 60,
-            "graceful_timeout": 10,
-            "accesslog": "-",
-            "errorlog": "-",
-            "loglevel": "info",
-        }
-    ).run()
+def server_options(host: str, port: int, *, workers: int, connections: int) -> dict:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": WORKER_CLASS,
+        "worker_connections": connections,
+        # The gevent worker heartbeats from its own greenlet: long streams are fine.
+        "timeout": 60,
+        "graceful_timeout": 10,
+        # gunicorn's control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl):
+        # several API processes on a host (tests, `legato run` next to a deployment)
+        # would take it from each other. Nothing of ours uses it.
+        "control_socket_disable": True,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": "info",
+    }
+
+
+def serve(host: str, port: int, *, workers: int, connections: int) -> None:
+    ApiServer(server_options(host, port, workers=workers, connections=connections)).run()
+
+
+def _check_cooperative_database_waits() -> None:
+    try:
+        from psycopg import waiting
+    except ImportError:
+        return
+    if waiting.wait is getattr(waiting, "wait_c", None):
+        log.warning(
+            "psycopg was imported before gevent patched the standard library: "
+            "database waits will block this worker"
+        )

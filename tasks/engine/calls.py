@@ -63,6 +63,8 @@ class CallContext:
     tier: str
     agent: AgentSpec | None = None
     llm_calls: list[dict[str, Any]] = field(default_factory=list)
+    # A team part's remaining time: its model calls may not wait longer than that.
+    seconds_left: float | None = None
 
 
 @dataclass
@@ -72,6 +74,13 @@ class Performed:
 
 
 def _profile(ctx: CallContext, call: Call) -> LLMProfile:
+    if ctx.seconds_left is not None:
+        profile = _profile_for_call(ctx, call)
+        return replace(profile, timeout=max(1.0, min(profile.timeout, ctx.seconds_left)))
+    return _profile_for_call(ctx, call)
+
+
+def _profile_for_call(ctx: CallContext, call: Call) -> LLMProfile:
     settings, movement, agent = ctx.settings, ctx.movement, ctx.agent
     if call.judge:
         tier = settings.judge_tier or ctx.tier

@@ -1,10 +1,10 @@
-"""Keeping claimed runs' leases alive: one renewer per worker process, one statement per beat.
+"""Keeping claimed leases alive: one renewer per worker process, one statement per beat.
 
-Every run a process is working on is registered here; a single background thread
-extends all of their leases with one UPDATE every third of the lease, so hundreds of
-runs in flight cost one statement per interval, not one thread and one statement each.
-A run the UPDATE no longer finds (cancelled, or timed out by the recovery sweep) is
-marked lost: its worker stops and discards what it was doing.
+Every movement run and agent turn a process is working on is registered here; a single
+background thread extends all of their leases with one UPDATE per kind every third of
+the lease, so hundreds of calls in flight cost two statements per interval, not one
+thread and one statement each. A claim the UPDATE no longer finds (cancelled, or timed
+out by the recovery sweep) is marked lost: its worker stops and discards its work.
 """
 
 from __future__ import annotations
@@ -17,14 +17,18 @@ from dataclasses import dataclass, field
 from flask import Flask
 
 from app.ledger import renew_leases, unit_of_work
+from app.ledger.agent_tasks import renew_task_leases
+
+RUN, TASK = "run", "task"
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
 class Held:
-    run_id: uuid.UUID
+    id: uuid.UUID  # the movement run's or the agent task's
     owner: str
+    kind: str = RUN
     lost: threading.Event = field(default_factory=threading.Event)
 
 
@@ -38,8 +42,8 @@ class Leases:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def hold(self, run_id: uuid.UUID, owner: str) -> Held:
-        held = Held(run_id, owner)
+    def hold(self, claimed_id: uuid.UUID, owner: str, kind: str = RUN) -> Held:
+        held = Held(claimed_id, owner, kind)
         with self._lock:
             self._held[owner] = held
             if self._thread is None or not self._thread.is_alive():
@@ -62,12 +66,16 @@ class Leases:
                 continue
             try:
                 with self._app.app_context(), unit_of_work() as work:
-                    still = renew_leases(work, [h.owner for h in held], self._seconds)
+                    owners = {RUN: [], TASK: []}
+                    for h in held:
+                        owners[h.kind].append(h.owner)
+                    still = renew_leases(work, owners[RUN], self._seconds)
+                    still |= renew_task_leases(work, owners[TASK], self._seconds)
             except Exception:  # a database blip: the next beat tries again
                 log.warning("lease renewal failed", exc_info=True)
                 continue
             for h in held:
-                if h.run_id not in still:
+                if h.id not in still:
                     with self._lock:
                         registered = self._held.get(h.owner) is h
                     if registered:

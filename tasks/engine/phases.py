@@ -16,7 +16,8 @@ from app.ledger import add_tokens, record_phase, set_values, unit_of_work
 from app.ledger.traces import record_llm_calls
 from pieces import Answer, Call, MovementSpec, next_step, phase1_prompt, system_prompt
 from pieces.dynamic import Fanout
-from pieces.program import REPORT, REPORT_RETRY
+from pieces.program import REPORT, REPORT_RETRY, Outcome
+from pieces.team import part_timeout_message
 from tasks.engine.calls import CallContext, perform, phase1_tools
 from tasks.engine.claim import Claimed
 from tasks.engine.events import phase_event, phase_started
@@ -113,7 +114,10 @@ def run_phases(
     step = next_step(spec, answers)
     final_rows: list[dict] = []
     while isinstance(step, Call):
+        ctx.seconds_left = tools.seconds_left()
         try:
+            if tools.timed_out():
+                raise TurnCancelled()
             if step.local is not None:
                 performed = perform_local(ctx, claimed, settings, step)
             else:
@@ -121,9 +125,13 @@ def run_phases(
                     ctx, step, history, toolbox=tools.toolbox(step), host=tools.host
                 )
         except TurnCancelled:
+            if tools.timed_out() and not held.lost.is_set():
+                return finish(claimed, _part_timeout(claimed, tools), [], ctx.llm_calls, settings)
             log.info("run %s: stopped between tool calls (job cancelled or lease lost)", run.id)
             return "stopped"
         except LLMError as exc:
+            if tools.timed_out():
+                return finish(claimed, _part_timeout(claimed, tools), [], ctx.llm_calls, settings)
             return fail_run(claimed, f"LLM call failed: {exc}", exc, ctx.llm_calls)
         if held.lost.is_set():
             return "lost"
@@ -150,6 +158,12 @@ def run_phases(
     if isinstance(step, Fanout):
         return fan_out(claimed, step, final_rows, ctx.llm_calls)
     return finish(claimed, step, final_rows, ctx.llm_calls, settings)
+
+
+def _part_timeout(claimed: Claimed, tools: ToolSession) -> Outcome:
+    return Outcome(
+        "error", failure=part_timeout_message(tools.timeout_ms or 0), abort_kind="runtime_error"
+    )
 
 
 def checkpoint(claimed: Claimed, row: dict, upcoming: Call, llm_calls: list[dict]) -> bool:

@@ -8,6 +8,8 @@ those, without the job-side host.
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select
 
 from agents.runtime import Toolbox, ToolTrace
@@ -18,6 +20,7 @@ from app.ledger.traces import record_tool_trace
 from app.models import Job
 from app.status import JobStatus
 from pieces import Call
+from pieces.team import part_timeout_ms
 from tasks.agent_host import JobToolHost, toolbox_for
 from tasks.engine.leases import Held
 
@@ -28,6 +31,14 @@ class ToolSession:
         self.settings = settings
         self.held = held
         self.allowed = allowed
+        # A team part has a time limit (TAKT aborts its agent call): counted from this
+        # claim, so a part re-run after a worker died gets its whole limit again.
+        self.timeout_ms = (
+            part_timeout_ms(claimed.piece, claimed.run) if claimed.run.kind == "part" else None
+        )
+        self._deadline = (
+            time.monotonic() + self.timeout_ms / 1000 if self.timeout_ms is not None else None
+        )
         self._toolbox: Toolbox | None = None
         self._named: dict[tuple[str, ...], Toolbox | None] = {}
         self.host: JobToolHost | None = None
@@ -86,8 +97,15 @@ class ToolSession:
                 error=t.error,
             )
 
+    def seconds_left(self) -> float | None:
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
+    def timed_out(self) -> bool:
+        left = self.seconds_left()
+        return left is not None and left <= 0
+
     def _should_stop(self) -> bool:
-        if self.held.lost.is_set():
+        if self.held.lost.is_set() or self.timed_out():
             return True
         status = db.session.scalar(select(Job.status).where(Job.id == self.claimed.run.job_id))
         end_read()  # a read only; hold no transaction during the tool loop

@@ -237,10 +237,10 @@ class Bench:
         self._legato_env()
 
     def _database(self) -> None:
-        import psycopg2
+        import psycopg
 
         try:
-            admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
+            admin = psycopg.connect(PG_ADMIN_URL, connect_timeout=5)
         except Exception as exc:
             raise BenchFailure(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}") from None
         admin.autocommit = True
@@ -251,7 +251,7 @@ class Bench:
             cur.execute(f'CREATE DATABASE "{name}"')
         self.stack.callback(self._drop_database, name)
         self.db_url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-        self.conn = psycopg2.connect(
+        self.conn = psycopg.connect(
             self.db_url, connect_timeout=5, application_name=MONITOR_APP_NAME
         )
         self.conn.autocommit = True

@@ -150,7 +150,7 @@ def test_settings_reach_the_containers(services):
         if name in ("postgres", "redis"):
             continue
         env = svc["environment"]
-        assert env["DATABASE_URL"].startswith("postgresql+psycopg2://"), name
+        assert env["DATABASE_URL"].startswith("postgresql://"), name
         assert "@postgres:5432/" in env["DATABASE_URL"]
         assert env["BROKER_URL"] == "redis://redis:6379/0"
         assert svc["env_file"] == ".env"

@@ -57,7 +57,7 @@ def test_an_unreachable_broker_fails_without_showing_its_password(deps):
 
 
 def test_an_unreachable_database_fails_without_showing_its_password(deps):
-    dead = f"postgresql+psycopg2://legato:hunter2@127.0.0.1:{free_port()}/legato"
+    dead = f"postgresql://legato:hunter2@127.0.0.1:{free_port()}/legato"
     out = script(LEGATO_ROLE="beat", BROKER_URL=deps["BROKER_URL"], DATABASE_URL=dead)
     assert out.returncode == 1
     assert "database: FAIL" in out.stdout and "broker: ok" in out.stdout

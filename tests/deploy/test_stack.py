@@ -93,7 +93,7 @@ def test_stack_config_accepts_the_file(docker_cli, stack_dir):
     assert services["api"]["image"] == "registry.example/legato:1.2"
     assert services["api"]["deploy"]["replicas"] == 2
     env = services["worker-fast"]["environment"]
-    assert env["DATABASE_URL"] == "postgresql+psycopg2://legato:s3cret@postgres:5432/legato"
+    assert env["DATABASE_URL"] == "postgresql://legato:s3cret@postgres:5432/legato"
     assert env["BROKER_URL"] == "redis://redis:6379/0"
     assert env["TIER"] == "fast"
     # scale-to-zero: every process takes part (dispatch wakes zeroed queues), and agent

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
+import psycopg
 import pytest
 import requests
 
@@ -140,11 +140,10 @@ class PrivatePostgres:
             "--no-sync",
         )
         self.start()
-        conn = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE DATABASE legato")
-        conn.close()
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
+        ) as conn:
+            conn.execute("CREATE DATABASE legato")
         return self
 
     def start(self) -> None:
@@ -291,7 +290,7 @@ class Stack:
     def api(self) -> str:
         port = free_port()
         proc = Proc(
-            [sys.executable, "-m", "app.cli.main", "api", "--port", str(port), "--threads", "8"],
+            [sys.executable, "-m", "app.cli.main", "api", "--port", str(port)],
             self.env,
             self.workdir / "api.log",
         )
@@ -340,14 +339,10 @@ class Stack:
     # SQL (the test reads the source of truth directly)
 
     def sql(self, query: str, *params: Any) -> list[tuple]:
-        conn = psycopg2.connect(self.database_url, connect_timeout=5)
-        conn.autocommit = True  # a test's UPDATE (a simulated crash point) must land
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query, params)
-                return cur.fetchall() if cur.description else []
-        finally:
-            conn.close()
+        # autocommit: a test's UPDATE (a simulated crash point) must land.
+        with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
 
     def statuses(self, job_ids: Iterable[str]) -> dict[str, str]:
         ids = list(job_ids)
@@ -360,7 +355,7 @@ class Stack:
         def done():
             try:
                 current = self.statuses(ids)
-            except psycopg2.Error:
+            except psycopg.Error:
                 return None
             ended = all(current.get(i) in statuses for i in ids)
             return current if ended else None

@@ -48,6 +48,15 @@ movements:
     rules: [{condition: Done, next: COMPLETE}]
     allowed_tools: [Read]
 """,
+    "tools-stash": """
+name: tools-stash
+initial_movement: stash
+movements:
+  - name: stash
+    instruction: "{task}"
+    rules: [{condition: Done, next: COMPLETE}]
+    allowed_tools: [Write]
+""",
     "tools-plain": """
 name: tools-plain
 initial_movement: answer

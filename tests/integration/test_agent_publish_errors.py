@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def dead_broker(stack_env):
     """Point this process's producer at a port nobody listens on, for one test."""
     from app.config import reset_settings
-    from app.dispatch import reset_producer
+    from app.contract import reset_producer
 
     saved = os.environ["BROKER_URL"]
     os.environ["BROKER_URL"] = f"redis://127.0.0.1:{free_port()}/0"

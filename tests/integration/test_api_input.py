@@ -110,7 +110,7 @@ def test_bad_list_queries_are_rejected(client, query):
 
 def test_bad_event_queries_are_rejected(client):
     job = submit(client, tier="idle")
-    _error(client.get(f"/api/jobs/{job['id']}/events?after=-5"), 422)
+    _error(client.get(f"/api/jobs/{job['id']}/events?after=-5"), 400)
     _error(client.get(f"/api/jobs/{job['id']}/events?follow=maybe"), 422)
 
 

@@ -117,7 +117,7 @@ def test_expired_session_resumes_with_its_history(client, agent_worker, worker, 
     from sqlalchemy import update
 
     from app.chat import ChatSession
-    from app.dispatch import producer
+    from app.contract import producer
 
     create(client, name="sleepy")
     llm.when(lambda r: r.headers.get("X-Legato-Agent") == "sleepy", text("first"), text("second"))

@@ -8,7 +8,7 @@ import pytest
 
 from app import create_app
 from app.config import Settings
-from app.dispatch import reset_producer
+from app.contract import reset_producer
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

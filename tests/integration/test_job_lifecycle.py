@@ -78,7 +78,7 @@ def test_rule_hop_follows_the_status_judgment(client, worker, llm):
 
 
 def test_duplicate_delivery_calls_the_llm_once(client, worker, llm, db_session):
-    from app.dispatch import enqueue_movement
+    from app.contract import send_run
 
     llm.when(movement("draft"), delay(1.0, text("draft done")))
     job = submit(client, piece="demo")
@@ -86,8 +86,8 @@ def test_duplicate_delivery_calls_the_llm_once(client, worker, llm, db_session):
         lambda: (get_job(client, job["id"])["runs"] or [None])[0], message="the first run row"
     )
     # A second copy of the same message, as a broker redelivery would produce.
-    enqueue_movement(first_run["id"], job_id=job["id"], movement="draft", tier=job["tier"])
-    enqueue_movement(first_run["id"], job_id=job["id"], movement="draft", tier=job["tier"])
+    send_run(first_run["id"], job_id=job["id"], movement="draft", queue=job["tier"])
+    send_run(first_run["id"], job_id=job["id"], movement="draft", queue=job["tier"])
 
     done = wait_for_status(client, job["id"])
     time.sleep(0.5)  # give a stray duplicate the chance to (wrongly) call the LLM

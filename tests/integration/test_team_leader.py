@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from tests.fakellm import text
+from tests.fakellm import delay, text
 from tests.integration.helpers import events, submit, wait_for_status
 
 pytestmark = pytest.mark.integration
@@ -17,11 +17,17 @@ def _kind(kind: str):
     return lambda r: r.kind == kind
 
 
-def parts(*ids: str) -> str:
+def parts(*ids: str, timeouts: dict[str, int] | None = None) -> str:
+    limits = timeouts or {}
     return json.dumps(
         {
             "parts": [
-                {"id": i, "title": f"part {i}", "instruction": f"Do part {i}.", "timeout_ms": None}
+                {
+                    "id": i,
+                    "title": f"part {i}",
+                    "instruction": f"Do part {i}.",
+                    "timeout_ms": limits.get(i),
+                }
                 for i in ids
             ]
         }
@@ -80,12 +86,28 @@ def test_a_team_splits_the_work_and_its_aggregate_is_judged(client, worker, llm)
 
 def test_a_team_whose_parts_all_fail_fails_the_movement(client, worker, llm):
     llm.when(_kind("decompose"), text(parts("only")))
-    llm.when(
-        lambda r: r.movement == "build.only", *[text("")] * 10
-    )  # empty: retried, then gives up
+    # empty answers are retried, then the part gives up
+    llm.when(lambda r: r.movement == "build.only", *[text("")] * 10)
     job = submit(client, piece="team", max_attempts=1)
     done = wait_for_status(client, job["id"])
     assert done["status"] == "failed"
     assert done["abort_reason"].startswith(
         "Movement execution failed: All team leader parts failed: only: "
     )
+
+
+def test_a_part_past_its_timeout_fails_and_the_team_goes_on(client, worker, llm):
+    # The leader gives `slow` 1.5 s; its model never answers in time. TAKT aborts such a
+    # part ("Part timeout after <ms>ms") and aggregates it as an error.
+    llm.when(_kind("decompose"), text(parts("quick", "slow", timeouts={"slow": 1500})))
+    llm.when(_kind("more_parts"), text(json.dumps({"done": True, "reasoning": "", "parts": []})))
+    llm.when(lambda r: r.movement == "build.slow", delay(30.0, text("too late")))
+    llm.when(lambda r: r.movement == "build.quick", text("quick result"))
+    job = submit(client, piece="team", max_attempts=1)
+    done = wait_for_status(client, job["id"])
+    assert done["status"] == "succeeded", done["abort_reason"]
+    by_name = {r["name"]: r for r in done["runs"]}
+    assert by_name["build.quick"]["status"] == "completed"
+    assert by_name["build.slow"]["status"] == "failed"
+    assert by_name["build.slow"]["error"] == "Part timeout after 1500ms"
+    assert "## slow: part slow\n[ERROR] Part timeout after 1500ms" in done["result"]

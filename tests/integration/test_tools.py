@@ -238,3 +238,37 @@ def test_empty_reply_is_retried_without_tools_and_shows_in_events(client, agent_
     assert (first.attempt, retry.attempt) == (1, 2)
     retries = [e["data"] for e in events(client, job["id"]) if e["kind"] == "llm_retry"]
     assert [(e["attempt"], e["reason"]) for e in retries] == [(1, "empty content")]
+
+
+@pytest.mark.parametrize("claimed", ["other-job", "/"])
+def test_a_payload_workspace_is_user_data_and_never_the_jobs_folder(
+    client, agent_worker, llm, stack_env, claimed
+):
+    # Job A leaves a file in its own workspace.
+    llm.when(movement("stash"), tool_call("Write", {"path": "secret.txt", "content": "s3cret"}))
+    a = run(client, "tools-stash", instruction="stash")
+    assert a["status"] == "succeeded", a
+    target = str(workspace(stack_env, a["id"])) if claimed == "other-job" else "/"
+    # Job B names A's folder (or "/") as `payload.workspace` and reads from "there".
+    llm.when(
+        movement("look"),
+        tool_calls(("Read", {"path": "secret.txt"}), ("Read", {"path": "etc/passwd"})),
+        text("Nothing there."),
+    )
+    b = submit(
+        client,
+        piece="tools-read",
+        tier=IDLE_TIER,
+        instruction="peek",
+        payload={"workspace": target},
+    )
+    done = wait_for_status(client, b["id"])
+    assert done["status"] == "succeeded", done
+    reads = [t for t in traces(client, b["id"]) if t["tool"] == "Read"]
+    assert [t["outcome"] for t in reads] == ["error", "error"]
+    assert all(
+        "s3cret" not in (t["output"] or "") and "root:" not in (t["output"] or "") for t in reads
+    )
+    # B worked in its own folder under WORKSPACE_ROOT; the payload is kept as the user sent it.
+    assert workspace(stack_env, b["id"]).is_dir()
+    assert done["payload"] == {"workspace": target}

@@ -13,9 +13,10 @@ import uuid
 import pytest
 
 from app import create_app
+from app.broker_depth import queue_depths
 from app.config import Settings, reset_settings
-from app.dispatch import producer, reset_producer
-from app.scaling import queue_depths, read_zero_hint, reset_zero_cache
+from app.contract import producer, reset_producer
+from app.scale_hint import read_zero_hint, reset_zero_cache
 from tests.conftest import TEST_TIERS, WorkerProcess
 
 from .helpers import RUN_PREFIX, sleeper_worker, wait_until

@@ -5,7 +5,6 @@ and KEDA's redis scaler both read), the way the beat task will use them."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -64,10 +63,14 @@ def test_idle_worker_goes_to_zero_and_returns_when_work_is_queued(
         return int(redis_client.llen(q))
 
     idle_minutes = 0.03  # 1.8 s: the threshold, shortened
-    assert scaler_pass(backend, depth, idle_minutes) == []  # just deployed: active
+    # The service's own clock, not the machine's: on a busy machine the deploy alone can
+    # take longer than the threshold.
+    deployed = backend.get(name).last_activity
+    assert deployed is not None
+    assert scaler_pass(backend, depth, idle_minutes, now=deployed) == []  # just deployed
 
-    time.sleep(idle_minutes * 60 + 0.5)
-    [result] = scaler_pass(backend, depth, idle_minutes)
+    idle = deployed + timedelta(minutes=idle_minutes, seconds=1)
+    [result] = scaler_pass(backend, depth, idle_minutes, now=idle)
     assert result.ok and result.previous_replicas == 1
     assert result.decision.service == name and result.decision.target == 0
     assert "idle for" in result.decision.reason

@@ -33,9 +33,9 @@ def flower(port: int, address: str, basic_auth: str | None, flower_args: tuple[s
     """Run Flower (task names, arguments and workers) against the broker.
 
     Extra arguments go to Flower as they are, e.g. `legato flower -- --persistent=True`."""
-    from tasks.celery_app import celery_app
+    from app.cli.main import _exec_celery
 
     argv = ["flower", f"--port={port}", f"--address={address}"]
     if basic_auth:
         argv.append(f"--basic-auth={basic_auth}")
-    celery_app.start([*argv, *flower_args])
+    _exec_celery([*argv, *flower_args])

@@ -4,9 +4,9 @@ What is checked depends on the role (``--role``, default ``$LEGATO_ROLE``):
 
 * ``worker``: the broker answers ``PING``, the database answers ``SELECT 1``, and the
   Celery worker's heartbeat file (``LEGATO_HEARTBEAT_FILE``) is younger than
-  ``LEGATO_HEARTBEAT_MAX_AGE`` (60 s). ``legato worker`` touches it every
-  ``LEGATO_HEARTBEAT_INTERVAL`` (10 s) from the worker's own timer once the worker is
-  ready (``install_heartbeat``), so a worker that never got ready, or that hangs,
+  ``LEGATO_HEARTBEAT_MAX_AGE`` (60 s). ``legato worker`` passes the path to the worker,
+  which touches it every ``LEGATO_HEARTBEAT_INTERVAL`` (10 s) from its own timer once it
+  is ready (tasks/heartbeat.py), so a worker that never got ready, or that hangs,
   fails even while the broker and database answer;
 * ``api``: ``GET /healthz`` on ``$PORT``; ``flower``: ``GET /healthcheck`` on ``$FLOWER_PORT``;
 * ``migrate``: nothing (a one-shot task);
@@ -115,14 +115,9 @@ def check_database(url: str | None, timeout: float) -> Check:
 
 
 def _pg_connect() -> Callable:
-    try:
-        import psycopg
+    import psycopg
 
-        return psycopg.connect
-    except ImportError:
-        import psycopg2
-
-        return psycopg2.connect
+    return psycopg.connect
 
 
 def check_heartbeat(path: Path, max_age: float, *, required: bool) -> Check | None:
@@ -175,36 +170,6 @@ def run_checks(role: str, env: Mapping[str, str] = os.environ) -> list[Check]:
 def report(role: str, checks: list[Check]) -> tuple[int, list[str]]:
     lines = [f"{role}: {c.name}: {'ok' if c.ok else 'FAIL'}: {c.detail}" for c in checks]
     return (0 if all(c.ok for c in checks) else 1), lines
-
-
-# -- the worker's side: touching the heartbeat ------------------------------------------
-
-
-def install_heartbeat(interval: float | None = None) -> None:
-    """Make the Celery worker started by this process touch its heartbeat file: once
-    when it is ready, then every ``interval`` seconds (``LEGATO_HEARTBEAT_INTERVAL``,
-    10) from its timer; removed at shutdown. Call before the worker starts."""
-    from celery.signals import worker_ready, worker_shutdown
-
-    path = heartbeat_path()
-    if interval is None:
-        interval = float(os.environ.get("LEGATO_HEARTBEAT_INTERVAL") or HEARTBEAT_INTERVAL)
-
-    def touch() -> None:
-        try:
-            path.touch()
-        except OSError:
-            pass  # a read-only /tmp shows up as a failing health check, not a crash
-
-    def on_ready(sender, **_: object) -> None:
-        touch()
-        sender.timer.call_repeatedly(interval, touch)
-
-    def on_shutdown(**_: object) -> None:
-        path.unlink(missing_ok=True)
-
-    worker_ready.connect(on_ready, weak=False)
-    worker_shutdown.connect(on_shutdown, weak=False)
 
 
 # -- entry points ----------------------------------------------------------------------
