@@ -38,37 +38,38 @@ find legato containers outside swarm mode (Compose) too.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import docker
-import docker.errors
-import requests.exceptions
 from docker.types import ServiceMode
 
+from .connection import DockerConnection
+from .documents import (
+    container_stats,
+    newest_task_errors,
+    node_info,
+    service_info,
+    standalone_node,
+    update_kwargs,
+)
 from .errors import (
     DockerAPIError,
-    DockerUnavailable,
     InvalidServiceSpec,
     NotASwarmManager,
     ServiceConflict,
     ServiceNotFound,
     SwarmError,
 )
-from .info import (
-    AppliedDecision,
-    ContainerStats,
-    NodeInfo,
-    ServiceInfo,
-    _cpu_percent,
-    _memory,
-    _parse_time,
-)
+from .info import AppliedDecision, ContainerStats, NodeInfo, ServiceInfo
+
+# Re-exported for importers that still read these helpers from here.
+from .info import _cpu_percent as _cpu_percent
+from .info import _memory as _memory
+from .info import _parse_time as _parse_time
 from .policy import ScalingDecision, decide
 from .specs import (
     LABEL_AGENT,
@@ -107,7 +108,7 @@ __all__ = [
 ]
 
 
-class SwarmBackend:
+class SwarmBackend(DockerConnection):
     """legato's view of a Docker engine in swarm mode.
 
     Args:
@@ -122,6 +123,9 @@ class SwarmBackend:
         managed_only: operate only on services labelled ``legato.managed=true``
             (the default; other services look like :class:`ServiceNotFound`).
 
+    The connection, ``ping``, ``swarm_state`` and ``require_manager`` come from
+    :class:`swarm.connection.DockerConnection`.
+
     Thread-safe for concurrent calls (the SDK's HTTP session is shared).
     """
 
@@ -133,79 +137,8 @@ class SwarmBackend:
         timeout: float = 10.0,
         managed_only: bool = True,
     ) -> None:
-        self._client = client
-        self._base_url = base_url
-        self._timeout = timeout
+        super().__init__(client, base_url=base_url, timeout=timeout)
         self.managed_only = managed_only
-
-    # -- connection ---------------------------------------------------------------
-
-    @property
-    def endpoint(self) -> str | None:
-        """The Docker endpoint in use (``None``: the SDK default socket)."""
-        if self._client is not None:
-            api = self._client.api
-            path = getattr(getattr(api, "_custom_adapter", None), "socket_path", None)
-            return f"unix://{path}" if path else getattr(api, "base_url", None)
-        if self._base_url:
-            return self._base_url
-        return os.environ.get("DOCKER_HOST") or None
-
-    @property
-    def client(self) -> docker.DockerClient:
-        """The underlying ``DockerClient``, connected on first use (API version
-        negotiated with the daemon). Raises :class:`DockerUnavailable`."""
-        if self._client is None:
-            try:
-                if self._base_url:
-                    self._client = docker.DockerClient(
-                        base_url=self._base_url, version="auto", timeout=self._timeout
-                    )
-                else:
-                    self._client = docker.DockerClient.from_env(
-                        version="auto", timeout=self._timeout
-                    )
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-                raise DockerUnavailable.for_endpoint(self.endpoint, exc) from exc
-            except OSError as exc:
-                raise DockerUnavailable.for_endpoint(self.endpoint, exc) from exc
-        return self._client
-
-    def close(self) -> None:
-        """Close the HTTP connection pool (the backend reconnects on next use)."""
-        if self._client is not None:
-            try:
-                self._client.close()
-            finally:
-                self._client = None
-
-    def ping(self) -> None:
-        """Raise :class:`DockerUnavailable` unless the daemon answers ``/_ping``."""
-        with self._errors():
-            self.client.ping()
-
-    def swarm_state(self) -> dict[str, Any]:
-        """``{"state": "active"|"inactive"|..., "manager": bool, "node_id": str|None,
-        "engine_version": str}`` from ``GET /info``."""
-        return self._state()[0]
-
-    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        with self._errors():
-            info = self.client.info()
-        swarm = info.get("Swarm") or {}
-        state = {
-            "state": swarm.get("LocalNodeState") or "inactive",
-            "manager": bool(swarm.get("ControlAvailable")),
-            "node_id": swarm.get("NodeID") or None,
-            "engine_version": info.get("ServerVersion"),
-        }
-        return state, info
-
-    def require_manager(self) -> None:
-        """Raise :class:`NotASwarmManager` unless the engine manages an active swarm."""
-        state = self.swarm_state()
-        if state["state"] != "active" or not state["manager"]:
-            raise NotASwarmManager.default(state["state"])
 
     # -- nodes and stats ----------------------------------------------------------
 
@@ -215,39 +148,12 @@ class SwarmBackend:
         raises :class:`NotASwarmManager`."""
         state, info = self._state()
         if state["state"] != "active":
-            return [
-                NodeInfo(
-                    id=info.get("ID") or "",
-                    hostname=info.get("Name") or "",
-                    role="standalone",
-                    availability="active",
-                    state="ready",
-                    engine_version=info.get("ServerVersion"),
-                )
-            ]
+            return [standalone_node(info)]
         if not state["manager"]:
             raise NotASwarmManager.default(state["state"])
         with self._errors():
             raw = self.client.api.nodes()
-        nodes = []
-        for n in raw:
-            spec = n.get("Spec") or {}
-            status = n.get("Status") or {}
-            mgr = n.get("ManagerStatus") or {}
-            desc = n.get("Description") or {}
-            nodes.append(
-                NodeInfo(
-                    id=n.get("ID", ""),
-                    hostname=desc.get("Hostname") or "",
-                    role=spec.get("Role") or "",
-                    availability=spec.get("Availability") or "",
-                    state=status.get("State") or "",
-                    addr=status.get("Addr") or None,
-                    manager_addr=mgr.get("Addr") or None,
-                    leader=bool(mgr.get("Leader")),
-                    engine_version=(desc.get("Engine") or {}).get("EngineVersion"),
-                )
-            )
+        nodes = [node_info(n) for n in raw]
         return sorted(nodes, key=lambda n: (n.role != "manager", n.hostname, n.id))
 
     def node_stats(self, *, max_workers: int = 8) -> list[ContainerStats]:
@@ -278,26 +184,12 @@ class SwarmBackend:
         return sorted((r for r in results if r is not None), key=lambda s: s.name)
 
     def _one_stats(self, container: Mapping[str, Any]) -> ContainerStats | None:
-        cid = container["Id"]
-        labels = container.get("Labels") or {}
-        name = ((container.get("Names") or ["/" + cid[:12]])[0]).lstrip("/")
         try:
             with self._errors():
-                raw = self.client.api.stats(cid, stream=False)
+                raw = self.client.api.stats(container["Id"], stream=False)
         except DockerAPIError:
             return None  # the container went away between list and stats
-        cpu = _cpu_percent(raw)
-        used, limit = _memory(raw)
-        return ContainerStats(
-            id=cid[:12],
-            name=name,
-            service=labels.get("com.docker.swarm.service.name")
-            or labels.get("com.docker.compose.service"),
-            cpu_percent=round(cpu, 2),
-            memory_used=used,
-            memory_limit=limit,
-            memory_percent=round(100.0 * used / limit, 2) if limit else 0.0,
-        )
+        return container_stats(container, raw)
 
     # -- services -----------------------------------------------------------------
 
@@ -443,15 +335,7 @@ class SwarmBackend:
         raw = self._raw(name)
         with self._errors(name=name):
             tasks = self.client.api.tasks(filters={"service": raw["ID"]})
-        tasks.sort(key=lambda t: (t.get("Status") or {}).get("Timestamp") or "", reverse=True)
-        errors: list[str] = []
-        for t in tasks:
-            err = (t.get("Status") or {}).get("Err")
-            if err and err not in errors:
-                errors.append(err)
-            if len(errors) >= limit:
-                break
-        return errors
+        return newest_task_errors(tasks, limit)
 
     # -- internals ----------------------------------------------------------------
 
@@ -465,7 +349,11 @@ class SwarmBackend:
                 return self._info(raw)
             try:
                 with self._errors(name=name):
-                    self._post_update(raw, **kwargs)
+                    # The stored spec goes back, never the SDK's re-read one (see
+                    # update_kwargs): that would restart every task.
+                    self.client.api.update_service(
+                        raw["ID"], raw["Version"]["Index"], **update_kwargs(raw, **kwargs)
+                    )
             except DockerAPIError as exc:
                 if "out of sequence" in exc.message and attempt < 4:
                     time.sleep(0.05 * (attempt + 1))
@@ -473,27 +361,6 @@ class SwarmBackend:
                 raise
             return self.get(raw["ID"])
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _post_update(self, raw: Mapping[str, Any], **changes: Any) -> None:
-        """Send the service's *stored* spec back with ``changes`` (``labels``/``mode``).
-
-        The SDK's ``fetch_current_spec=True`` re-reads the spec with defaults
-        inserted, which Docker sees as a new task template and answers with a
-        rolling restart of every task; sending the stored spec unchanged scales
-        (or relabels) without touching the running tasks."""
-        spec = raw["Spec"]
-        self.client.api.update_service(
-            raw["ID"],
-            raw["Version"]["Index"],
-            task_template=spec.get("TaskTemplate") or {},
-            name=spec.get("Name"),
-            labels=changes.get("labels", spec.get("Labels") or {}),
-            mode=changes.get("mode", spec.get("Mode")),
-            update_config=spec.get("UpdateConfig"),
-            rollback_config=spec.get("RollbackConfig"),
-            endpoint_spec=spec.get("EndpointSpec"),
-            fetch_current_spec=False,
-        )
 
     def _raw(self, name: str) -> dict[str, Any]:
         """The service's inspect document with ``ServiceStatus``; exact name or id."""
@@ -518,83 +385,10 @@ class SwarmBackend:
         return raw
 
     def _info(self, raw: Mapping[str, Any]) -> ServiceInfo:
-        spec = raw.get("Spec") or {}
-        labels = dict(spec.get("Labels") or {})
-        mode = spec.get("Mode") or {}
-        desired = int((mode.get("Replicated") or {}).get("Replicas", 0))
-        status = raw.get("ServiceStatus")
-        if status is not None:
-            running = int(status.get("RunningTasks", 0))
-            if "Replicated" not in mode:
-                desired = int(status.get("DesiredTasks", 0))
-        else:  # engines before API 1.41: count the tasks
+        tasks = None
+        if raw.get("ServiceStatus") is None:  # engines before API 1.41: count the tasks
             with self._errors():
                 tasks = self.client.api.tasks(
                     filters={"service": raw["ID"], "desired-state": "running"}
                 )
-            running = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "running")
-        image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
-        try:
-            max_replicas = max(1, int(labels.get(LABEL_MAX_REPLICAS, "1")))
-        except ValueError:
-            max_replicas = 1
-        updated = _parse_time(raw.get("UpdatedAt"))
-        created = _parse_time(raw.get("CreatedAt"))
-        activity = _parse_time(labels.get(LABEL_LAST_ACTIVITY)) or updated or created
-        return ServiceInfo(
-            id=raw.get("ID", ""),
-            name=spec.get("Name", ""),
-            image=image.split("@", 1)[0],
-            kind=labels.get(LABEL_KIND),
-            tier=labels.get(LABEL_TIER),
-            agent=labels.get(LABEL_AGENT),
-            queue=labels.get(LABEL_QUEUE),
-            desired_replicas=desired,
-            running_replicas=running,
-            max_replicas=max_replicas,
-            labels=labels,
-            created_at=created,
-            updated_at=updated,
-            last_activity=activity,
-        )
-
-    @contextmanager
-    def _errors(self, *, name: str | None = None, creating: bool = False) -> Iterator[None]:
-        """Translate docker SDK / requests exceptions into :mod:`swarm.errors`."""
-        try:
-            yield
-        except SwarmError:
-            raise
-        except docker.errors.NotFound as exc:
-            if name is not None and not creating:
-                raise ServiceNotFound(name) from exc
-            raise DockerAPIError(_explain(exc), details={"status": 404}) from exc
-        except docker.errors.APIError as exc:
-            text = _explain(exc)
-            status = exc.status_code
-            lowered = text.lower()
-            if status == 503 and ("swarm" in lowered or "manager" in lowered):
-                state = "active" if "worker nodes" in lowered else None
-                if "not part of a swarm" in lowered:
-                    state = "inactive"
-                raise NotASwarmManager.default(state) from exc
-            if creating and (
-                status == 409 or "already exists" in lowered or "name conflicts" in lowered
-            ):
-                raise ServiceConflict(name or "?") from exc
-            raise DockerAPIError(text, details={"status": status}) from exc
-        except (requests.exceptions.JSONDecodeError, ValueError) as exc:
-            # e.g. an empty body from a container that stopped mid-request
-            raise DockerAPIError(f"unreadable answer from Docker: {exc}") from exc
-        except (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.Timeout,
-            docker.errors.DockerException,
-            OSError,
-        ) as exc:
-            raise DockerUnavailable.for_endpoint(self.endpoint, exc) from exc
-
-
-def _explain(exc: docker.errors.APIError) -> str:
-    text = exc.explanation if isinstance(exc.explanation, str) else None
-    return (text or str(exc)).strip()
+        return service_info(raw, tasks)

@@ -37,14 +37,20 @@ def _tool_call(d: dict[str, Any]) -> str:
     return f"  ⚙ {d.get('tool')} {d.get('outcome')} ({d.get('latency_ms', 0)} ms){error}"
 
 
+def _next(d: dict) -> str:
+    # A sub-movement or team part has no next of its own: its parent routes.
+    return f" → {d['next']}" if d.get("next") else ""
+
+
 _RENDERERS = {
     "job_submitted": lambda d: f"queued: piece {d.get('piece')} on tier {d.get('tier')}",
     "movement_started": lambda d: (
         f"▶ {d.get('movement')} (iteration {d.get('iteration')}, tier {d.get('tier')})"
     ),
     "movement_completed": lambda d: (
-        f"✓ {d.get('movement')} → {d.get('next')}  "
+        f"{'✗' if d.get('status') == 'error' else '✓'} {d.get('movement')}{_next(d)}  "
         f"[{d.get('tokens_in', 0)}+{d.get('tokens_out', 0)} tok, {d.get('latency_ms', 0)} ms]"
+        + (f"\n  {d['error']}" if d.get("error") else "")
     ),
     "parallel_started": lambda d: (
         f"⇉ {d.get('movement')}: {', '.join(d.get('sub_movements') or [])} in parallel"
@@ -68,7 +74,7 @@ _RENDERERS = {
     ),
     "judgment": lambda d: (
         f"  ⚖ {d.get('movement')}: rule {d.get('rule')} ({d.get('condition')}) by "
-        f"{d.get('method')} → {d.get('next')}"
+        f"{d.get('method')}{_next(d)}"
     ),
     "movement_failed": lambda d: f"✗ {d.get('movement')}: {d.get('reason')}",
     "movement_timed_out": lambda d: f"✗ {d.get('movement')}: lease expired (worker lost)",

@@ -1,8 +1,11 @@
 """The embedded stack as child processes of one command (`legato run`, `legato demo`).
 
 Each child gets its own session so the terminal's Ctrl-C reaches only us; we then
-stop the children in reverse order, politely first. If any child dies the rest
-are stopped too: a half-running embedded stack would only confuse.
+stop the children in reverse order, politely first. A child killed from outside (a
+worker SIGKILLed mid-movement, say), or one that fails after it had been up a while, is
+started again, as a process manager would: its unfinished work is recovered by the
+leases (README "Reliability"). A child that fails on its own right after it started,
+or keeps dying, stops the whole stack: a half-running embedded stack would only confuse.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 GRACE_SECONDS = 15.0
+# A child killed by a signal, or one that lived at least this long before it failed,
+# is restarted, at most MAX_RESTARTS times per child.
+STABLE_SECONDS = 10.0
+MAX_RESTARTS = 5
 
 
 def legato_argv(*args: str) -> list[str]:
@@ -31,25 +38,38 @@ class Stack:
     # Per-child log files (appended to); a child without one writes to `stdout`.
     logs: dict[str, Path] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    started_at: dict[str, float] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> Stack:
-        for name, argv in self.children.items():
-            out = self.stdout
-            log_file = None
-            if name in self.logs:
-                self.logs[name].parent.mkdir(parents=True, exist_ok=True)
-                log_file = open(self.logs[name], "ab")  # noqa: SIM115 - the child's lifetime
-                out = log_file.fileno()
-            self.processes[name] = subprocess.Popen(
-                argv,
-                env=self.env,
-                start_new_session=True,
-                stdout=out,
-                stderr=subprocess.STDOUT if out is not None else None,
-            )
-            if log_file is not None:
-                log_file.close()  # the child holds its own descriptor
+        for name in self.children:
+            self.start_child(name)
         return self
+
+    def start_child(self, name: str) -> None:
+        out = self.stdout
+        log_file = None
+        if name in self.logs:
+            self.logs[name].parent.mkdir(parents=True, exist_ok=True)
+            log_file = open(self.logs[name], "ab")  # noqa: SIM115 - the child's lifetime
+            out = log_file.fileno()
+        self.processes[name] = subprocess.Popen(
+            self.children[name],
+            env=self.env,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+        )
+        self.started_at[name] = time.monotonic()
+        if log_file is not None:
+            log_file.close()  # the child holds its own descriptor
+
+    def may_restart(self, name: str, code: int) -> bool:
+        """Killed from outside (a signal), or failed after it had been up a while: yes,
+        a few times. Failing on its own right after it started (bad settings): no."""
+        lived = time.monotonic() - self.started_at.get(name, time.monotonic())
+        killed = code < 0
+        return (killed or lived >= STABLE_SECONDS) and self.restarts.get(name, 0) < MAX_RESTARTS
 
     def exited(self) -> tuple[str, int] | None:
         """The first child that has exited, with its status, if any."""
@@ -91,6 +111,17 @@ def supervise(stack: Stack, on_started: Callable[[Stack], None] | None = None) -
             on_started(stack)
         while not stopping:
             ended = stack.exited()
+            if ended and stack.may_restart(*ended):
+                name, code = ended
+                stack.restarts[name] = stack.restarts.get(name, 0) + 1
+                print(
+                    f"legato: {name} exited with status {code}; starting it again "
+                    f"(restart {stack.restarts[name]} of {MAX_RESTARTS})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                stack.start_child(name)
+                continue
             if ended:
                 name, code = ended
                 where = f" (log: {stack.logs[name]})" if name in stack.logs else ""

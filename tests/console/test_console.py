@@ -15,7 +15,7 @@ from tests.conftest import IDLE_TIER
 from tests.console import pieces
 from tests.console.conftest import screenshot
 from tests.fakellm import text, tool_call
-from tests.integration.helpers import movement, submit, wait_for_status
+from tests.integration.helpers import ask_for_the_format, movement, submit, wait_for_status
 from tests.integration.idle import no_idle_jobs_left  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.integration
@@ -59,13 +59,20 @@ def test_jobs_list_shows_a_submitted_job_and_its_status_changes_live(page, live_
 
 def test_job_page_follows_movements_live_and_takes_input(page, live_api, client, worker, llm):
     # user-inputs: `ask` needs the user's input before `answer` runs.
-    llm.when(movement("answer"), text("Markdown it is. [STEP:0]"))
-    job = submit(client, piece="user-inputs", instruction="write the release notes")
+    ask_for_the_format(llm)
+    llm.when(movement("answer"), text("Markdown it is."))
+    job = submit(
+        client, piece="user-inputs", instruction="write the release notes", interactive=True
+    )
     wait_for_status(client, job["id"], "waiting_human")
 
     page.goto(f"{live_api}/ui/jobs/{job['id']}")
     expect(page.locator("#job-status")).to_have_text("waiting_human")
-    expect(page.locator('#timeline-body tr.run[data-name="ask"]')).to_contain_text("completed")
+    # `ask` ran once and waits to run again with the input (TAKT's requires_user_input).
+    asks = page.locator('#timeline-body tr.run[data-name="ask"]')
+    expect(asks).to_have_count(2)
+    expect(asks.first).to_contain_text("completed")
+    expect(asks.last).to_contain_text("pending")
     expect(page.locator('svg.graph g.node[data-name="ask"]')).to_have_class(re.compile("visited"))
     expect(page.locator("#input-label")).to_contain_text("waits for your input")
 
@@ -75,7 +82,7 @@ def test_job_page_follows_movements_live_and_takes_input(page, live_api, client,
     # The page was not reloaded: the stream brought the rest.
     expect(page.locator("#job-status")).to_have_text("succeeded")
     expect(page.locator('#timeline-body tr.run[data-name="answer"]')).to_contain_text("completed")
-    expect(page.locator("#result")).to_have_text("Markdown it is. [STEP:0]")
+    expect(page.locator("#result")).to_have_text("Markdown it is.")
     expect(page.locator('svg.graph g.edge[data-from="ask"][data-to="answer"]')).to_have_class(
         re.compile("taken")
     )
@@ -92,14 +99,14 @@ def test_job_page_follows_movements_live_and_takes_input(page, live_api, client,
 def test_a_question_is_answered_from_the_page(page, live_api, client, worker, llm):
     llm.when(
         lambda r: r.movement == "clarify" and "navy blue" in r.prompt,
-        text("Navy blue it is. [STEP:0]"),
+        text("Navy blue it is."),
     )
     llm.when(
         movement("clarify"),
         tool_call("ask_human", {"question": "Which colour do you want?"}),
-        text("Waiting for the answer. [STEP:0]"),
+        text("Waiting for the answer."),
     )
-    llm.when(movement("finish"), text("Painted navy blue. [STEP:0]"))
+    llm.when(movement("finish"), text("Painted navy blue."))
     job = submit(client, piece="console-ask", instruction="paint the shed")
 
     page.goto(f"{live_api}/ui/jobs/{job['id']}")
@@ -108,7 +115,7 @@ def test_a_question_is_answered_from_the_page(page, live_api, client, worker, ll
     page.click("#answer-form button[type=submit]")
 
     expect(page.locator("#job-status")).to_have_text("succeeded")
-    expect(page.locator("#result")).to_have_text("Painted navy blue. [STEP:0]")
+    expect(page.locator("#result")).to_have_text("Painted navy blue.")
     expect(page.locator("#answer-form")).to_be_hidden()
     assert wait_for_status(client, job["id"])["status"] == "succeeded"
 

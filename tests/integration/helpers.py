@@ -57,3 +57,9 @@ def structured_step(number: int):
     from tests.fakellm import text
 
     return text(json.dumps({"step": number, "reason": "scripted"}))
+
+
+def ask_for_the_format(llm) -> None:
+    """user-inputs: `ask` is judged to need the user's input (rule 2, offered to
+    interactive jobs), and once the input is there, to go on (rule 1)."""
+    llm.when(judgment("ask"), structured_step(2), structured_step(1))

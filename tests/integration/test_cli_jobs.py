@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from app.cli.main import cli
 from tests.conftest import IDLE_TIER, ROOT, wait_until
 from tests.fakellm import error, text
-from tests.integration.helpers import movement, submit, wait_for_status
+from tests.integration.helpers import ask_for_the_format, movement, submit, wait_for_status
 from tests.integration.idle import no_idle_jobs_left  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.integration
@@ -149,8 +149,11 @@ def test_exit_codes_follow_how_the_job_ended(legato, client, worker, llm):
 
 
 def test_waiting_for_input_exits_4_with_the_real_id_then_resumes(legato, client, worker, llm):
-    llm.when(movement("answer"), text("Here are the notes. [STEP:0]"))
-    out = legato("submit", "write release notes", "--piece", "user-inputs", "--follow")
+    ask_for_the_format(llm)
+    llm.when(movement("answer"), text("Here are the notes."))
+    out = legato(
+        "submit", "write release notes", "--piece", "user-inputs", "--interactive", "--follow"
+    )
     assert out.exit_code == 4, out.output
     job_id = next(
         j["id"]
@@ -172,8 +175,9 @@ def test_waiting_for_input_exits_4_with_the_real_id_then_resumes(legato, client,
 
 
 def test_an_interactive_terminal_is_asked_for_the_input(client, worker, llm, live_api):
-    llm.when(movement("answer"), text("Answered on a terminal. [STEP:0]"))
-    job = submit(client, piece="user-inputs", instruction="ask me on a terminal")
+    ask_for_the_format(llm)
+    llm.when(movement("answer"), text("Answered on a terminal."))
+    job = submit(client, piece="user-inputs", instruction="ask me on a terminal", interactive=True)
     wait_for_status(client, job["id"], "waiting_human")
 
     leader, follower = pty.openpty()

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, free_port, wait_until
+from tests.fakellm import delay, text
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +94,63 @@ def _ready(base: str) -> bool:
         return requests.get(f"{base}/readyz", timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_legato_run_restarts_a_killed_worker_and_the_job_finishes_once(tmp_path, llm):
+    # The fake model holds draft's first call, so the worker is killed mid-movement.
+    llm.when(
+        lambda r: r.movement == "draft" and r.kind == "execute",
+        delay(60.0, text("lost")),
+        text("Draft."),
+    )
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env |= {
+        "LEGATO_DATA_DIR": str(tmp_path / "data"),
+        "LLM_BASE_URL": llm.url,
+        "MOVEMENT_LEASE_SECONDS": "6",
+        "BEAT_RECOVER_STUCK_SECONDS": "1",
+    }
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        stack = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "run", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _ready(base) or stack.poll() is not None, timeout=90, message="ready")
+        assert stack.poll() is None, log_path.read_text()
+        job = requests.post(f"{base}/api/jobs", json={"instruction": "a haiku"}, timeout=10).json()
+        wait_until(lambda: llm.in_flight >= 1, timeout=60, message="draft's model call")
+        [worker] = [p for p in _children(stack.pid) if " worker " in _cmdline(p)]
+        os.kill(worker, signal.SIGKILL)
+
+        def ended():
+            detail = requests.get(f"{base}/api/jobs/{job['id']}", timeout=10).json()
+            return detail if detail["status"] in ("succeeded", "failed", "cancelled") else None
+
+        done = wait_until(ended, timeout=180, message="the job to end")
+        assert done["status"] == "succeeded", done
+        drafts = [r["status"] for r in done["runs"] if r["name"] == "draft"]
+        assert drafts == ["timed_out", "completed"]  # recovered once, run once more
+        assert [r["name"] for r in done["runs"]].count("review") == 1
+        assert "worker exited with status -9; starting it again" in log_path.read_text()
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.wait(timeout=40)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

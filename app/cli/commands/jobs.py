@@ -45,9 +45,19 @@ def _job_id(client, text: str) -> str:
 @click.option("--tier", default=None)
 @click.option("--max-attempts", type=int, default=None)
 @click.option("--public", is_flag=True, help="Let other owners read this job.")
+@click.option(
+    "--interactive",
+    "-i",
+    "interactive_mode",
+    is_flag=True,
+    help="TAKT's interactive mode: rules marked interactive_only are offered (they may ask "
+    "you for input).",
+)
 @click.option("--follow", "-f", is_flag=True, help="Stream progress; the exit code is the job's.")
 @output_option
-def submit(instruction, file, piece, tier, max_attempts, public, follow, output) -> None:
+def submit(
+    instruction, file, piece, tier, max_attempts, public, interactive_mode, follow, output
+) -> None:
     """Submit a job. INSTRUCTION `-` (or --file F) reads the instruction from stdin (F)."""
     if file is not None and instruction is not None:
         raise click.UsageError("give the instruction as an argument or with --file, not both")
@@ -69,6 +79,7 @@ def submit(instruction, file, piece, tier, max_attempts, public, follow, output)
         tier=tier,
         max_attempts=max_attempts,
         visibility="public" if public else None,
+        interactive=True if interactive_mode else None,
     )
     if output == "json" and not follow:
         print_json(job)

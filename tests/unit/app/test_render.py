@@ -24,6 +24,16 @@ def test_movement_lines():
         )
         == "✓ review → COMPLETE  [3+4 tok, 5 ms]"
     )
+    # a sub-movement routes nowhere itself; a failed one says why
+    assert _line("movement_completed", movement="arch", next=None, status="done") == (
+        "✓ arch  [0+0 tok, 0 ms]"
+    )
+    failed = _line("movement_completed", movement="arch", status="error", error="LLM down")
+    assert failed == "✗ arch  [0+0 tok, 0 ms]\n  LLM down"
+    judged = _line(
+        "judgment", movement="arch", rule=1, condition="approved", method="aggregate", next=None
+    )
+    assert judged == "  ⚖ arch: rule 1 (approved) by aggregate"
 
 
 def test_the_question_tells_how_to_answer():

@@ -13,119 +13,36 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
 
 from agents import demo
-from agents.retry import RetryableError, RetryInfo, RetryPolicy, build_retrying
+from agents.llm.types import ChatResult, LLMError, LLMProfile, Usage
+from agents.llm.wire import (
+    chat_url,
+    error_detail,
+    is_refused_or_dns,
+    normalise_tool_calls,
+    ollama_models,
+    ollama_root,
+    openai_models,
+    parse_retry_after,
+    secs,
+    short_conn_error,
+    usage_from,
+)
+from agents.retry import RetryableError, RetryInfo, build_retrying
 
-__all__ = [
-    "ChatResult",
-    "LLMClient",
-    "LLMError",
-    "LLMProfile",
-    "RetryInfo",
-    "Usage",
-]
+__all__ = ["LLMClient"]
 
-log = logging.getLogger(__name__)
+# Named for the package, not this module: log configs and filters select "agents.llm".
+log = logging.getLogger("agents.llm")
 
 _MOVEMENT_HEADER = "X-Legato-Movement"
 _KIND_HEADER = "X-Legato-Kind"
 _ATTEMPT_HEADER = "X-Legato-Attempt"
-_ERROR_SNIPPET = 300
-
-
-@dataclass(frozen=True)
-class LLMProfile:
-    base_url: str | None  # None = the offline "demo" provider
-    model: str = "demo"
-    api_key: str | None = field(default=None, repr=False)
-    timeout: float = 60.0
-    max_retries: int = 3  # total attempts = max_retries + 1
-    retry_initial_delay: float = 2.0
-    retry_max_delay: float = 30.0
-    tier: str = "auto"
-
-    @property
-    def is_demo(self) -> bool:
-        return not self.base_url
-
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            max_retries=self.max_retries,
-            initial_delay=self.retry_initial_delay,
-            max_delay=self.retry_max_delay,
-        )
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def add(self, other: Usage) -> None:
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-
-
-@dataclass
-class ChatResult:
-    content: str
-    tool_calls: list[dict]
-    finish_reason: str | None
-    usage: Usage
-    model: str
-    attempts: int
-    latency_s: float
-
-
-class LLMError(Exception):
-    """The call failed for good: the retry policy gave up, or the request was refused.
-
-    ``unreachable`` is True only when no attempt got an HTTP answer at all (connection
-    refused, DNS failure, connect/read timeouts): the endpoint is down rather than the
-    request bad, and the job layer does not charge the job an attempt for it.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        attempts: int = 1,
-        status: int | None = None,
-        unreachable: bool = False,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.attempts = attempts
-        self.status = status
-        self.unreachable = unreachable
-
-    def __str__(self) -> str:
-        return f"{self.reason} (after {self.attempts} attempt{'s' if self.attempts != 1 else ''})"
-
-    def __reduce__(self):
-        # Keep the fields when the error crosses a process boundary (Celery, pickling);
-        # the default reduce would rebuild it from the message alone.
-        return (
-            _rebuild_llm_error,
-            (self.reason, self.attempts, self.status, self.unreachable),
-        )
-
-
-def _rebuild_llm_error(
-    reason: str, attempts: int, status: int | None, unreachable: bool
-) -> LLMError:
-    return LLMError(reason, attempts=attempts, status=status, unreachable=unreachable)
 
 
 class _NonRetryable(Exception):
@@ -133,110 +50,6 @@ class _NonRetryable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status = status
-
-
-def _chat_url(base_url: str) -> str:
-    return base_url.rstrip("/") + "/chat/completions"
-
-
-def _ollama_root(base_url: str) -> str:
-    root = base_url.rstrip("/")
-    # Ollama's OpenAI-compatible API lives under /v1 while its native API is at the root.
-    if root.endswith("/v1"):
-        root = root[: -len("/v1")]
-    return root
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    # Only the delta-seconds form; an HTTP-date is rare from LLM gateways and falling
-    # back to our own backoff is safe.
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
-
-
-def _error_detail(resp: requests.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        text = resp.text.strip()
-        return text[:_ERROR_SNIPPET]
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"][:_ERROR_SNIPPET]
-        if isinstance(err, str):
-            return err[:_ERROR_SNIPPET]
-    return json.dumps(body)[:_ERROR_SNIPPET]
-
-
-def _is_refused_or_dns(exc: requests.ConnectionError) -> bool:
-    # requests wraps urllib3's MaxRetryError(reason=NewConnectionError) for refused
-    # connections and DNS failures; a connection dropped mid-response is a different
-    # animal (the server was there) and must not count as "unreachable".
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, NewConnectionError):
-            return True
-        for arg in getattr(cur, "args", ()):
-            if isinstance(arg, NewConnectionError):
-                return True
-            reason = getattr(arg, "reason", None)
-            if isinstance(reason, NewConnectionError):
-                return True
-        reason = getattr(cur, "reason", None)
-        if isinstance(reason, NewConnectionError):
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return False
-
-
-def _normalise_tool_calls(raw: Any) -> list[dict]:
-    # The agent runtime answers each call with a tool message keyed by id and parses the
-    # arguments as a JSON string; some servers (Ollama, vLLM variants) omit ids or send
-    # arguments as an object, so both are made uniform here.
-    if not isinstance(raw, list):
-        return []
-    calls: list[dict] = []
-    for i, call in enumerate(raw):
-        if not isinstance(call, dict):
-            continue
-        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
-        args = fn.get("arguments", "")
-        if not isinstance(args, str):
-            args = json.dumps(args)
-        calls.append(
-            {
-                "id": call.get("id") or f"call_{i}",
-                "type": call.get("type") or "function",
-                "function": {"name": fn.get("name", ""), "arguments": args},
-            }
-        )
-    return calls
-
-
-def _usage_from(body: dict, messages: list[dict], content: str) -> Usage:
-    raw = body.get("usage")
-    if isinstance(raw, dict):
-        try:
-            return Usage(
-                prompt_tokens=int(raw.get("prompt_tokens") or 0),
-                completion_tokens=int(raw.get("completion_tokens") or 0),
-            )
-        except (TypeError, ValueError):
-            pass
-    # No usage from the server: estimate rather than record zero, so per-job token
-    # budgets (reflection) still see roughly what was spent.
-    return Usage(
-        prompt_tokens=demo.prompt_tokens(messages),
-        completion_tokens=demo.estimate_tokens(content),
-    )
 
 
 class LLMClient:
@@ -384,31 +197,31 @@ class LLMClient:
         connect_timeout = min(profile.timeout, 10.0)
         try:
             resp = self._session.post(
-                _chat_url(profile.base_url),
+                chat_url(profile.base_url),
                 data=json.dumps(payload),
                 headers=req_headers,
                 timeout=(connect_timeout, profile.timeout),
             )
         except requests.ConnectTimeout as exc:
             raise RetryableError(
-                f"connect timeout after {_secs(connect_timeout)}", unreachable=True
+                f"connect timeout after {secs(connect_timeout)}", unreachable=True
             ) from exc
         except requests.Timeout as exc:
             raise RetryableError(
-                f"timeout after {_secs(profile.timeout)}", unreachable=True
+                f"timeout after {secs(profile.timeout)}", unreachable=True
             ) from exc
         except requests.ConnectionError as exc:
-            if _is_refused_or_dns(exc):
+            if is_refused_or_dns(exc):
                 raise RetryableError(
-                    f"endpoint unreachable ({_short_conn_error(exc)})", unreachable=True
+                    f"endpoint unreachable ({short_conn_error(exc)})", unreachable=True
                 ) from exc
-            raise RetryableError(f"connection error ({_short_conn_error(exc)})") from exc
+            raise RetryableError(f"connection error ({short_conn_error(exc)})") from exc
         except requests.RequestException as exc:
             raise RetryableError(f"request failed ({type(exc).__name__})") from exc
 
         status = resp.status_code
         if status == 429:
-            retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             reason = (
                 f"HTTP 429 (Retry-After {retry_after:g}s)"
                 if retry_after is not None
@@ -418,7 +231,7 @@ class LLMClient:
         if status >= 500:
             raise RetryableError(f"HTTP {status} from endpoint", status=status)
         if status >= 400:
-            raise _NonRetryable(f"HTTP {status} from endpoint: {_error_detail(resp)}", status)
+            raise _NonRetryable(f"HTTP {status} from endpoint: {error_detail(resp)}", status)
         if status != 200:
             raise RetryableError(f"unexpected HTTP {status} from endpoint", status=status)
 
@@ -437,8 +250,8 @@ class LLMClient:
         content = message.get("content")
         content = content if isinstance(content, str) else demo._text_of(content)
         finish_reason = choice.get("finish_reason")
-        tool_calls = _normalise_tool_calls(message.get("tool_calls"))
-        usage.add(_usage_from(body, messages, content))
+        tool_calls = normalise_tool_calls(message.get("tool_calls"))
+        usage.add(usage_from(body, messages, content))
 
         if (
             not content.strip()
@@ -503,19 +316,19 @@ class LLMClient:
         if isinstance(first, requests.Response):
             if first.status_code in (401, 403):
                 raise LLMError(
-                    f"HTTP {first.status_code} listing models: {_error_detail(first)}",
+                    f"HTTP {first.status_code} listing models: {error_detail(first)}",
                     status=first.status_code,
                 )
-            models = _openai_models(first)
+            models = openai_models(first)
             if models is not None:
                 return models
         elif first.unreachable:
             # Same host serves both APIs; nobody is listening, so asking again is moot.
             raise LLMError(first.reason, unreachable=True)
 
-        second = self._probe(_ollama_root(profile.base_url) + "/api/tags", headers, timeout)
+        second = self._probe(ollama_root(profile.base_url) + "/api/tags", headers, timeout)
         if isinstance(second, requests.Response):
-            models = _ollama_models(second)
+            models = ollama_models(second)
             if models is not None:
                 return models
             first_status = first.status_code if isinstance(first, requests.Response) else None
@@ -531,60 +344,11 @@ class LLMClient:
         try:
             return self._session.get(url, headers=headers, timeout=timeout)
         except requests.Timeout:
-            return RetryableError(f"timeout after {_secs(timeout[1])}", unreachable=True)
+            return RetryableError(f"timeout after {secs(timeout[1])}", unreachable=True)
         except requests.ConnectionError as exc:
             return RetryableError(
-                f"endpoint unreachable ({_short_conn_error(exc)})",
-                unreachable=_is_refused_or_dns(exc),
+                f"endpoint unreachable ({short_conn_error(exc)})",
+                unreachable=is_refused_or_dns(exc),
             )
         except requests.RequestException as exc:
             return RetryableError(f"request failed ({type(exc).__name__})")
-
-
-def _openai_models(resp: requests.Response) -> list[str] | None:
-    if resp.status_code != 200:
-        return None
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, list):
-        return None
-    return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
-
-
-def _ollama_models(resp: requests.Response) -> list[str] | None:
-    if resp.status_code != 200:
-        return None
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    data = body.get("models") if isinstance(body, dict) else None
-    if not isinstance(data, list):
-        return None
-    names = []
-    for m in data:
-        if isinstance(m, dict):
-            name = m.get("name") or m.get("model")
-            if isinstance(name, str):
-                names.append(name)
-    return names
-
-
-def _secs(value: float) -> str:
-    return f"{value:.1f}s" if round(value, 1) == value else f"{value:g}s"
-
-
-def _short_conn_error(exc: BaseException) -> str:
-    text = str(exc)
-    if "Connection refused" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "NameResolutionError" in text:
-        return "DNS lookup failed"
-    if "Connection reset" in text:
-        return "connection reset"
-    if "RemoteDisconnected" in text or "closed connection" in text:
-        return "server closed the connection"
-    return type(exc).__name__
