@@ -239,3 +239,11 @@ def test_a_failed_gate_runs_the_step_again_with_its_report(client, feature_worke
     gates = [[p["status"] for p in r["phases"] if p["kind"] == "quality_gate"] for r in builds]
     assert gates == [["error"], ["done"]]
     assert builds[0]["route"] == "quality_gate" and builds[0]["next"] == "build"
+
+
+def test_a_failed_follow_up_leaves_the_answer_as_it_was(client, feature_worker, llm):
+    done = run(client, llm, _scenario("companion-follow-up-fails"))
+    write = next(r for r in done["runs"] if r["name"] == "write")
+    follow_up = next(p for p in write["phases"] if p["kind"] == "companion_follow_up")
+    assert follow_up["status"] == "error"  # a refused call is an answer here, not the end
+    assert done["result"] == "Draft."
