@@ -165,6 +165,10 @@ class Settings(BaseSettings):
     # exchanges, at most this many, within this many characters.
     conversation_max_turns: int = Field(default=20, ge=0, le=500)
     conversation_max_chars: int = Field(default=60_000, ge=0)
+    # Workflow `companion` reviewers: off by default, as TAKT's runtime.yaml has them;
+    # when on, at most this many follow-up rounds per step run (TAKT sets no bound).
+    companions_enabled: bool = False
+    companion_max_rounds: int = Field(default=3, ge=1, le=20)
 
     @field_validator("webfetch_allow", mode="before")
     @classmethod

@@ -41,6 +41,8 @@ def trailing_cycles(cycle: Sequence[str], history: Sequence[str]) -> int:
 
 
 WAIT_ROUTES = ("wait_input", "wait_answer", "wait_subtasks")
+# Runs that go round again without a transition: not part of the loop history.
+UNRECORDED_ROUTES = (*WAIT_ROUTES, "quality_gate")
 
 
 def history_of(runs: Sequence[tuple[str, str, str | None]]) -> list[str]:
@@ -51,7 +53,7 @@ def history_of(runs: Sequence[tuple[str, str, str | None]]) -> list[str]:
     for name, kind, route in runs:
         if kind == "loop_judge":
             history = []
-        elif route is not None and route not in WAIT_ROUTES:
+        elif route is not None and route not in UNRECORDED_ROUTES:
             history.append(name)
     return history
 

@@ -18,7 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pieces import dynamic, episode, gates
 from pieces.aggregate import aggregated_output, first_aggregate
+from pieces.dynamic import Fanout
+from pieces.exchange import Answer, Call
+from pieces.exchange import find as _find
 from pieces.judgment import (
     CONDUCTOR,
     EVALUATION_SCHEMA,
@@ -34,37 +38,15 @@ from pieces.judgment import (
 from pieces.model import Movement, Piece
 from pieces.reports import phase2_prompt
 from pieces.tags import detect_judge, detect_tag
+from pieces.variables import PromptContext
+
+__all__ = ["Answer", "Call", "Fanout", "MovementSpec", "Outcome", "SubResult", "next_step"]
 
 # What ran, in the vocabulary of the run's phase records and events.
 EXECUTE, REPORT, REPORT_RETRY = "execute", "report", "report_retry"
 JUDGE_STRUCTURED, JUDGE_TAG, JUDGE_AI = "judge_structured", "judge_tag", "judge_ai"
 FALLBACK_AI, FALLBACK_ALL = "fallback_ai", "fallback_all"
 JUDGE_KINDS = (JUDGE_STRUCTURED, JUDGE_TAG, JUDGE_AI, FALLBACK_AI, FALLBACK_ALL)
-
-
-@dataclass(frozen=True)
-class Call:
-    kind: str
-    phase: int
-    prompt: str
-    name: str | None = None  # the report file of a Phase 2 call
-    system: str | None = None
-    conversation: bool = False  # continue (and extend) the movement's conversation
-    fresh: bool = False  # start the conversation over (Phase 1 with session: refresh)
-    tools: bool = False
-    schema: dict[str, Any] | None = None
-    allow_empty: bool = False  # an empty answer is data here, not a transport failure
-    judge: bool = False  # runs on the judge tier
-
-
-@dataclass(frozen=True)
-class Answer:
-    kind: str
-    content: str = ""
-    name: str | None = None
-    status: Literal["done", "error", "blocked"] = "done"
-    structured: Any = None
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +57,7 @@ class SubResult:
     content: str
     condition: str | None  # the raw condition its rules matched
     error: str | None = None
+    gate_failed: bool = False  # its quality gate failed: content is the failure report
 
 
 @dataclass(frozen=True)
@@ -91,6 +74,8 @@ class Outcome:
     # status "blocked": what the agent waits for (legato's tools: a human, or subtasks).
     pause: str | None = None
     questions: tuple[str, ...] = ()
+    # A command quality gate failed: the rule is discarded and the step runs again.
+    gate_failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,13 +95,15 @@ class MovementSpec:
     # Workflow dialect: what when(...) conditions read (structured.<step>, context.<step>,
     # effect.<step>), accumulated by the job so far.
     state: dict[str, Any] = field(default_factory=dict)
-
-
-def _find(answers: Sequence[Answer], kind: str, name: str | None = None) -> Answer | None:
-    for answer in answers:
-        if answer.kind == kind and answer.name == name:
-            return answer
-    return None
+    # Workflow dialect, v0.60 runtime features (pieces/episode.py, dynamic.py, gates.py).
+    context: PromptContext | None = None  # to rebuild the Phase 1 prompt (chosen facets)
+    companions: bool = False  # COMPANIONS_ENABLED
+    companion_rounds: int = 3  # COMPANION_MAX_ROUNDS
+    changed_paths: tuple[str, ...] = ()  # what the job changed so far, for selectors
+    # The previous visit's selection in this attempt (dynamic facets or parallel members).
+    previous_selection: dict[str, Any] | None = None
+    participants: tuple[str, ...] | None = None  # a parallel step's members, once started
+    error_streak: int = 0  # earlier visits in a row that routed failed members ("error")
 
 
 def failed_execution(piece: Piece, message: str) -> str:
@@ -140,15 +127,26 @@ def no_rule_message(piece: Piece, movement: Movement) -> str:
     )
 
 
-def next_step(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome:
+def runtime_error(piece: Piece, content: str, failure: str) -> Outcome:
+    return Outcome(
+        "error", content, failure=failed_execution(piece, failure), abort_kind="runtime_error"
+    )
+
+
+def next_step(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome | Fanout:
     if spec.movement.kind == "parallel":
         return _parallel_parent(spec, answers)
+    pre = episode.prelude(spec, answers)
+    if isinstance(pre, Call):
+        return pre
+    if isinstance(pre, str):
+        return runtime_error(spec.piece, "", pre)
     execute = _find(answers, EXECUTE)
     if execute is None:
         return Call(
             EXECUTE,
             1,
-            spec.phase1_prompt,
+            pre.prompt,
             system=spec.system,
             conversation=True,
             fresh=spec.movement.session == "refresh",
@@ -171,14 +169,30 @@ def next_step(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome:
             failure=f'{step} "{spec.movement.name}" failed: {detail}',
             abort_kind="runtime_error",
         )
-    reports = _report_phase(spec, answers, execute.content)
+    after = episode.after_phase1(spec, answers, pre, execute.content)
+    if isinstance(after, Call):
+        return after
+    phase1, diagnostic = after
+    reports = _report_phase(spec, answers, phase1, diagnostic)
     if isinstance(reports, Call | Outcome):
         return reports
-    return _judge(spec, answers, execute.content, reports)
+    decided = _judge(spec, answers, phase1, reports)
+    if isinstance(decided, Call) or decided.status != "done" or not spec.movement.gate_commands:
+        return decided
+    gate = gates.check(spec.movement, answers)
+    if isinstance(gate, Call):
+        return gate
+    if isinstance(gate, gates.Refused):
+        return Outcome("error", phase1, failure=gate.reason, reports=reports)
+    if isinstance(gate, gates.Failed):
+        return Outcome(
+            "done", gate.report, method="quality_gate", reports=reports, gate_failed=True
+        )
+    return decided
 
 
 def _report_phase(
-    spec: MovementSpec, answers: Sequence[Answer], phase1: str
+    spec: MovementSpec, answers: Sequence[Answer], phase1: str, diagnostic: str | None = None
 ) -> dict[str, str] | Call | Outcome:
     reports: dict[str, str] = {}
     for contract in spec.movement.output_contracts:
@@ -187,6 +201,7 @@ def _report_phase(
             report_dir=spec.report_dir,
             movement_iteration=spec.movement_iteration,
             task=spec.task,
+            diagnostic=diagnostic,
         )
         first = _find(answers, REPORT, contract.name)
         if first is None:
@@ -347,9 +362,22 @@ def _piece_fallbacks(
     return None
 
 
-def _parallel_parent(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome:
-    """A parallel movement after its sub-movements: aggregate, then the rule cascade."""
+def _parallel_parent(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome | Fanout:
+    """A parallel movement: its members first (a selector picks them on a dynamic step),
+    then, once they ended, the aggregate and the rule cascade."""
     piece, movement = spec.piece, spec.movement
+    if spec.participants is None and not spec.sub_results:
+        chosen = dynamic.choose(
+            piece,
+            movement,
+            answers,
+            task=spec.task,
+            report_dir=spec.report_dir,
+            reports=spec.earlier_reports,
+            changed=spec.changed_paths,
+            previous=spec.previous_selection,
+        )
+        return runtime_error(piece, "", chosen) if isinstance(chosen, str) else chosen
     subs = spec.sub_results
     content = aggregated_output([(s.name, s.content) for s in subs])
     if piece.dialect == "workflow":

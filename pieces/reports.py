@@ -48,8 +48,10 @@ def phase2_prompt(
     movement_iteration: int,
     task: str | None = None,
     previous_work: str | None = None,
+    diagnostic: str | None = None,
 ) -> str:
-    """The prompt for one report file; ``previous_work`` is given only on the retry."""
+    """The prompt for one report file; ``previous_work`` is given only on the retry, and
+    ``diagnostic`` when a completion_retry episode ended short of complete."""
     piece_word, step = piece.words
     out = [
         "## Execution Context",
@@ -75,6 +77,15 @@ def phase2_prompt(
             f"Your answer from Phase 1 (the work of this {step}); write the report from it:",
             "",
             previous_work,
+        ]
+    if diagnostic:
+        out += [
+            "",
+            "## Completion Retry Diagnostic",
+            "This diagnostic is context for this report only. Do not turn it into a finding "
+            "or a status, and do not present it as part of the work's answer:",
+            "",
+            diagnostic,
         ]
     out += [
         "",

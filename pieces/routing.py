@@ -24,7 +24,14 @@ from pieces.model import ABORT, COMPLETE, Movement, Piece
 from pieces.program import Outcome, failed_execution
 
 RouteKind = Literal[
-    "movement", "complete", "abort", "wait_input", "wait_answer", "wait_subtasks", "loop_judge"
+    "movement",
+    "complete",
+    "abort",
+    "wait_input",
+    "wait_answer",
+    "wait_subtasks",
+    "loop_judge",
+    "quality_gate",
 ]
 
 
@@ -42,7 +49,7 @@ class Route:
     @property
     def next_label(self) -> str:
         """What the run's `next` column shows."""
-        if self.kind in ("movement", "wait_input", "wait_answer", "wait_subtasks"):
+        if self.kind in ("movement", "wait_input", "wait_answer", "wait_subtasks", "quality_gate"):
             return self.target or ""
         if self.kind == "loop_judge":
             return f"loop judge ({self.natural_next})"
@@ -102,6 +109,12 @@ def route(
         return Route(waits, target=movement.name)
     if outcome.status == "error":
         return Route("abort", reason=outcome.failure)
+    if outcome.gate_failed:
+        # The same step again, as a new iteration that is not a transition: the loop
+        # history and monitors do not see it (TAKT continues its loop before both).
+        if limit_reached(piece, iteration):
+            return Route("abort", reason=max_reason(piece))
+        return Route("quality_gate", target=movement.name)
     if outcome.rule_index is None:
         return Route("abort", reason=no_next_reason(piece, movement))
     rule = movement.rules[outcome.rule_index]

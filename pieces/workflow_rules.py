@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pieces.aggregate import ERROR_LABEL, aggregated_output
+from pieces.gates import parallel_failure
 from pieces.judgment import (
     CONDUCTOR,
     EVALUATION_SCHEMA,
@@ -272,7 +273,12 @@ def participants(movement: Movement, subs: Sequence[SubResult]) -> list[str]:
 def judge_workflow_parallel(
     spec: MovementSpec, answers: Sequence[Answer], content: str
 ) -> Call | Outcome:
-    """A parallel parent after its sub-steps (``content`` is recomputed with diagnostics)."""
+    """A parallel parent after its sub-steps (``content`` is recomputed with diagnostics).
+
+    TAKT's order (ParallelRunner): a failed member aborts the step unless a rule routes
+    ``"error"``, and such routing may happen at most MAX_EXPLICIT_PARALLEL_ERROR_RETRIES
+    visits in a row; then a member's failed quality gate re-runs the whole step; then
+    the rules."""
     movement, piece = spec.movement, spec.piece
     subs = spec.sub_results
     del content
@@ -280,13 +286,26 @@ def judge_workflow_parallel(
         [(s.name, _diagnostic(s) if s.error is not None else s.content) for s in subs]
     )
     failed = [s for s in subs if s.error is not None]
+    step = piece.words[1].capitalize()
     if failed and not routes_errors(movement):
-        step = piece.words[1].capitalize()
         return Outcome(
             "error",
             output,
             failure=f'{step} "{movement.name}" failed: {failed[0].error}',
+            abort_kind="runtime_error",
         )
+    if failed and spec.error_streak >= MAX_EXPLICIT_PARALLEL_ERROR_RETRIES:
+        return Outcome(
+            "error",
+            output,
+            failure=f'Parallel {piece.words[1]} "{movement.name}" exceeded its explicit error '
+            f"retry limit ({MAX_EXPLICIT_PARALLEL_ERROR_RETRIES})",
+            abort_kind="runtime_error",
+        )
+    gate = next((s for s in subs if s.gate_failed), None)
+    if gate is not None:
+        report = parallel_failure(gate.name, gate.content)
+        return Outcome("done", report, method="quality_gate", gate_failed=True)
     if not movement.rules:
         return Outcome("done", output)
     outcomes: dict[str, Any] = {
@@ -295,7 +314,8 @@ def judge_workflow_parallel(
         else (canonical(s.condition) if s.condition else None)
         for s in subs
     }
-    rules = _Rules(spec, outcomes, participants(movement, subs))
+    names = participants(movement, subs) if spec.participants is None else spec.participants
+    rules = _Rules(spec, outcomes, names)
     return _evaluate(spec, answers, output, {}, rules)
 
 

@@ -23,7 +23,7 @@ import logging
 import uuid
 
 from flask import current_app
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import func, insert, literal, select, update
 
 from agents.llm import LLMError
 from app.config import Settings
@@ -142,6 +142,10 @@ def _time_out(run_id: uuid.UUID, job_id: uuid.UUID, settings: Settings) -> str |
                 spec=run.spec,
             )
             _carry_phases(work, run_id, fresh)
+            # A parent's members and parts belong to its re-run (it reads their results).
+            work.conn.execute(
+                update(_runs).where(_runs.c.parent_run_id == run_id).values(parent_run_id=fresh)
+            )
             work.event(
                 "movement_retried", movement=run.name, run_id=str(fresh), retry=run.retry_count + 1
             )

@@ -55,6 +55,7 @@ MOVEMENT_HEADER = "X-Legato-Movement"
 ATTEMPT_HEADER = "X-Legato-Attempt"
 PHASE_HEADER = "X-Legato-Phase"
 KIND_HEADER = "X-Legato-Kind"
+NAME_HEADER = "X-Legato-Name"
 
 
 # -- replies ---------------------------------------------------------------------------
@@ -154,6 +155,14 @@ class RequestRecord:
     def kind(self) -> str | None:
         """What the engine is asking: execute, report, judge_structured, judge_tag, ..."""
         return self.headers.get(KIND_HEADER)
+
+    @property
+    def name(self) -> str | None:
+        """Which call of its kind (a report file, a reviewer round): X-Legato-Name."""
+        from urllib.parse import unquote
+
+        value = self.headers.get(NAME_HEADER)
+        return unquote(value) if value is not None else None
 
     @property
     def schema(self) -> dict | None:

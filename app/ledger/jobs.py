@@ -166,7 +166,10 @@ def start_movement(
     """Insert the runs for movement `name`: one, or a waiting parent and its members."""
     movement = piece.movement(name) if kind != "loop_judge" else None
     tier = (movement.tier if movement else values.pop("tier", None)) or job_tier
-    if movement is None or movement.kind != "parallel":
+    # A parallel step that chooses its members (dynamic) or limits how many run at once
+    # starts as one pending run; its first visit starts the members (tasks.engine.fanout).
+    planned = movement is not None and (movement.dynamic is not None or movement.concurrency)
+    if movement is None or movement.kind != "parallel" or planned:
         run_id = run_ledger.insert_run(
             w,
             job_id=job_id,

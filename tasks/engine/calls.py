@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 from agents.llm import LLMClient, LLMError, LLMProfile
 from agents.models import ModelCache
@@ -169,6 +170,8 @@ def perform(
         "X-Legato-Phase": str(call.phase),
         "X-Legato-Kind": call.kind,
     }
+    if call.name is not None:
+        headers["X-Legato-Name"] = quote(call.name, safe=" :./-_")
     if call.judge:
         headers["X-Legato-Purpose"] = "judge"
     temperature = ctx.agent.temperature if ctx.agent and call.kind == EXECUTE else None
@@ -189,8 +192,11 @@ def perform(
         )
     except LLMError as exc:
         # A judgment stage the endpoint refuses (e.g. no structured output) is a failed
-        # stage and the cascade goes on; any other call failing fails the movement.
-        if not call.judge or exc.status is None or exc.status >= 500 or exc.unreachable:
+        # stage and the cascade goes on; a tolerant call's failure is an answer too (the
+        # program decides); any other call failing fails the movement. An endpoint that
+        # never answered hands the run back whatever the call.
+        refused = call.judge and exc.status is not None and exc.status < 500
+        if exc.unreachable or not (refused or call.tolerant):
             raise
         turn = TurnResult(content="", model=profile.model, llm_calls=1)
         return Performed(
@@ -231,7 +237,9 @@ def _row(
     structured: Any = None,
     error: str | None = None,
 ) -> dict[str, Any]:
-    in_conversation = call.conversation or call.kind == REPORT_RETRY
+    # A failed turn (a tolerant call's) stays out of the conversation: the next turn
+    # continues from the last one that answered, as TAKT keeps the last good session.
+    in_conversation = (call.conversation or call.kind == REPORT_RETRY) and status != "error"
     return {
         "job_id": ctx.job_id,
         "attempt": ctx.attempt,

@@ -26,6 +26,8 @@ from app.ledger import (
 from app.piece_cache import pieces
 from app.status import JobStatus
 from pieces import Answer, Movement, Piece, PromptContext, SubResult
+from pieces.dynamic import PARALLEL_SELECT
+from pieces.facet_select import FACET_SELECT
 from pieces.loops import judge_movement
 from pieces.team import part_movement
 from tasks.agent_host import AgentSpec, load_agent
@@ -48,6 +50,12 @@ class Claimed:
     context: PromptContext | None = None
     history: list[dict[str, str]] = field(default_factory=list)
     subs: list[SubResult] = field(default_factory=list)
+    # A parallel parent: its members once started (None: still to choose), and how many
+    # visits in a row before this one routed failed members.
+    participants: tuple[str, ...] | None = None
+    error_streak: int = 0
+    # The previous visit's selection (dynamic parallel members, or dynamic facets).
+    previous_selection: dict[str, Any] | None = None
 
     @property
     def is_sub(self) -> bool:
@@ -128,9 +136,13 @@ def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed |
         next_seq=next_seq,
     )
     if row.kind == "parallel":
-        claimed.subs = reads.sub_results(work.conn, row.id)
+        _parallel(work.conn, claimed)
+        if claimed.participants is None:
+            claimed.context = _context(work.conn, settings, claimed)
     else:
         claimed.context = _context(work.conn, settings, claimed)
+        if movement.dynamic_facets is not None:
+            claimed.previous_selection = reads.previous_selection(work.conn, row, FACET_SELECT)
         claimed.history = reads.conversation(
             work.conn,
             job.id,
@@ -157,10 +169,48 @@ def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed |
             attempt=row.attempt,
             parent=str(row.parent_run_id) if row.parent_run_id else None,
         )
-    if not answers and row.kind != "parallel":
-        first = "decompose" if row.kind == "team_leader" else "execute"
-        work.event("phase_started", run_id=str(row.id), movement=row.name, phase=1, kind=first)
+    if not answers:
+        first = _first_call(claimed)
+        if first is not None:
+            work.event(
+                "phase_started",
+                run_id=str(row.id),
+                movement=row.name,
+                phase=first[1],
+                kind=first[0],
+            )
     return claimed
+
+
+def _first_call(claimed: Claimed) -> tuple[str, int] | None:
+    """The kind and phase of a fresh run's first call, for its phase_started event."""
+    run, movement = claimed.run, claimed.movement
+    if run.kind == "parallel":
+        if claimed.participants is None and movement.dynamic is not None:
+            return PARALLEL_SELECT, 0
+        return None
+    if run.kind == "team_leader":
+        return "decompose", 1
+    if movement.dynamic_facets is not None:
+        return FACET_SELECT, 0
+    return "execute", 1
+
+
+def _parallel(conn, claimed: Claimed) -> None:
+    """A parallel parent's members (in declaration order), or what choosing them needs."""
+    run, movement = claimed.run, claimed.movement
+    order = {m.name: i for i, m in enumerate(movement.parallel)}
+    claimed.subs = sorted(
+        reads.sub_results(conn, run.id), key=lambda s: order.get(s.name, len(order))
+    )
+    started = (run.spec or {}).get("participants")
+    if started is None:
+        started = reads.members(conn, run.id) or None
+    if started is not None:
+        claimed.participants = tuple(sorted(started, key=lambda n: order.get(n, len(order))))
+        claimed.error_streak = reads.error_streak(conn, run)
+    elif movement.dynamic is not None:
+        claimed.previous_selection = reads.previous_selection(conn, run, "")
 
 
 def _context(conn, settings: Settings, claimed: Claimed) -> PromptContext:

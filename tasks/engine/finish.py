@@ -118,7 +118,8 @@ def finish(
             matched_condition=rule.condition if rule else None,
             match_method=outcome.method,
             next=decided.next_label if decided else None,
-            route=decided.kind if decided else None,
+            # A member's failed quality gate is told to its parent through its route.
+            route=decided.kind if decided else ("quality_gate" if outcome.gate_failed else None),
             error=outcome.failure,
             tokens_in=totals.tokens_in,
             tokens_out=totals.tokens_out,

@@ -2,7 +2,8 @@
 
 * The last sub-movement of a parallel movement to end (and every part of a team
   leader) makes the waiting parent run pending again, under the job lock, so exactly
-  one caller sends it.
+  one caller sends it; a member that ends while others wait to start (``concurrency``,
+  a dynamic step) starts the next one instead (tasks.engine.fanout).
 * A run whose endpoint never answered (connection refused, DNS, timeouts on every try)
   is handed back without using an attempt: it is closed, a fresh pending copy takes
   its place, the job returns to `queued`, and `probe_llm_endpoints` re-sends it when the
@@ -21,14 +22,19 @@ from app.ledger import Dispatch, insert_run, move_job, move_run, unit_of_work
 from app.ledger.traces import record_llm_calls
 from app.models import JobEvent, MovementRun
 from app.status import JobStatus, RunStatus
+from tasks.engine.fanout import OPEN, advance
 
 _runs = MovementRun.__table__
-OPEN = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 REQUEUED_EVENT = "job_requeued"
 
 
 def wake_parent(work, parent_run_id: uuid.UUID) -> bool:
-    """Make a waiting parent pending when its children allow it; sends it after commit."""
+    """Make a waiting parent pending when its children allow it; sends it after commit.
+    A parallel parent with a plan of members starts the next ones instead while any
+    is still to start (tasks.engine.fanout)."""
+    planned = advance(work, parent_run_id)
+    if planned is not None:
+        return planned
     parent = work.conn.execute(
         select(
             _runs.c.id, _runs.c.job_id, _runs.c.name, _runs.c.tier, _runs.c.kind, _runs.c.status

@@ -15,30 +15,56 @@ from app.config import Settings
 from app.ledger import add_tokens, record_phase, set_values, unit_of_work
 from app.ledger.traces import record_llm_calls
 from pieces import Answer, Call, MovementSpec, next_step, phase1_prompt, system_prompt
+from pieces.dynamic import Fanout
 from pieces.program import REPORT, REPORT_RETRY, Outcome
 from pieces.team import part_timeout_message
 from tasks.engine.calls import CallContext, perform, phase1_tools
 from tasks.engine.claim import Claimed
 from tasks.engine.events import phase_event, phase_started
+from tasks.engine.fanout import fan_out
 from tasks.engine.finish import fail_run, finish
 from tasks.engine.leases import Held
+from tasks.engine.local import changed_paths, perform_local
 from tasks.engine.tools import ToolSession
 from tasks.engine.workspace import write_report
 
 log = logging.getLogger(__name__)
 
 
-def spec_for(claimed: Claimed) -> MovementSpec:
+def spec_for(claimed: Claimed, settings: Settings | None = None) -> MovementSpec:
     piece, movement, ctx = claimed.piece, claimed.movement, claimed.context
-    if claimed.run.kind == "parallel" or ctx is None:
-        return MovementSpec(piece=piece, movement=movement, sub_results=tuple(claimed.subs))
+    features = dict(
+        companions=bool(settings and settings.companions_enabled),
+        companion_rounds=settings.companion_max_rounds if settings else 3,
+        previous_selection=claimed.previous_selection,
+    )
+    if claimed.run.kind == "parallel":
+        common = dict(
+            piece=piece,
+            movement=movement,
+            sub_results=tuple(claimed.subs),
+            participants=claimed.participants,
+            error_streak=claimed.error_streak,
+            **features,
+        )
+        if ctx is None:
+            return MovementSpec(**common)
+        return MovementSpec(
+            **common,
+            task=ctx.task,
+            report_dir=ctx.report_dir,
+            earlier_reports=dict(ctx.reports),
+            context=ctx,
+            changed_paths=_changed(claimed, movement.dynamic is not None),
+        )
+    if ctx is None:
+        return MovementSpec(piece=piece, movement=movement, **features)
     persona_prompt = system_prompt(piece, movement)
     if persona_prompt is None and claimed.agent is not None:
         persona_prompt = claimed.agent.system_prompt
     # A team leader's part gets its instruction as the whole prompt, as TAKT sends it.
-    prompt = (
-        movement.instruction if claimed.run.kind == "part" else phase1_prompt(piece, movement, ctx)
-    )
+    part = claimed.run.kind == "part"
+    prompt = movement.instruction if part else phase1_prompt(piece, movement, ctx)
     return MovementSpec(
         piece=piece,
         movement=movement,
@@ -50,7 +76,15 @@ def spec_for(claimed: Claimed) -> MovementSpec:
         movement_iteration=ctx.movement_iteration,
         task=ctx.task,
         earlier_reports=dict(ctx.reports),
+        context=None if part else ctx,
+        changed_paths=_changed(claimed, movement.dynamic_facets is not None),
+        **features,
     )
+
+
+def _changed(claimed: Claimed, wanted: bool) -> tuple[str, ...]:
+    """What the job's workspace holds that it made (for selectors), when they need it."""
+    return tuple(changed_paths(claimed)) if wanted and not claimed.answers else ()
 
 
 def run_phases(
@@ -62,7 +96,7 @@ def run_phases(
 ) -> str:
     """Run the program to its outcome. `prior` answers come first (a team leader's
     aggregate stands in for its Phase 1 answer)."""
-    spec = spec or spec_for(claimed)
+    spec = spec or spec_for(claimed, settings)
     run = claimed.run
     ctx = CallContext(
         settings=settings,
@@ -84,7 +118,12 @@ def run_phases(
         try:
             if tools.timed_out():
                 raise TurnCancelled()
-            performed = perform(ctx, step, history, toolbox=tools.toolbox(step), host=tools.host)
+            if step.local is not None:
+                performed = perform_local(ctx, claimed, settings, step)
+            else:
+                performed = perform(
+                    ctx, step, history, toolbox=tools.toolbox(step), host=tools.host
+                )
         except TurnCancelled:
             if tools.timed_out() and not held.lost.is_set():
                 return finish(claimed, _part_timeout(claimed, tools), [], ctx.llm_calls, settings)
@@ -116,6 +155,8 @@ def run_phases(
             ctx.llm_calls = []
         else:
             final_rows.append(row)
+    if isinstance(step, Fanout):
+        return fan_out(claimed, step, final_rows, ctx.llm_calls)
     return finish(claimed, step, final_rows, ctx.llm_calls, settings)
 
 

@@ -154,6 +154,8 @@ def recorded_answers(conn: Connection, run_id: uuid.UUID) -> tuple[list[Answer],
 
 
 def sub_results(conn: Connection, parent_run_id: uuid.UUID) -> list[SubResult]:
+    """Each member's result, in the order they started. A member that was run again
+    (its lease expired and the sweep re-ran it) counts by its last run."""
     rows = conn.execute(
         select(
             _runs.c.name,
@@ -161,17 +163,22 @@ def sub_results(conn: Connection, parent_run_id: uuid.UUID) -> list[SubResult]:
             _runs.c.output,
             _runs.c.matched_condition,
             _runs.c.error,
-            _runs.c.spec,
+            _runs.c.route,
         )
         .where(_runs.c.parent_run_id == parent_run_id)
         .order_by(_runs.c.created_at, _runs.c.id)
     ).all()
-    results = []
+    latest: dict[str, Any] = {}
     for r in rows:
+        latest.pop(r.name, None)  # keep the start order of the last run
+        latest[r.name] = r
+    results = []
+    for r in latest.values():
         if r.status == RunStatus.CANCELLED.value:
             continue
         error = None if r.status == RunStatus.COMPLETED.value else (r.error or r.status)
-        results.append(SubResult(r.name, r.output or "", r.matched_condition, error))
+        gate = r.route == "quality_gate"
+        results.append(SubResult(r.name, r.output or "", r.matched_condition, error, gate))
     return results
 
 
@@ -194,3 +201,68 @@ def loop_history(conn: Connection, job_id: uuid.UUID, attempt: int, iteration: i
 
 def as_dict(row: Any) -> dict[str, Any]:
     return dict(row._mapping)
+
+
+def earlier_runs(conn: Connection, run, limit: int = 50):
+    """The top-level runs of the same movement before this one in its attempt, newest first."""
+    return conn.execute(
+        select(_runs.c.id, _runs.c.status, _runs.c.spec)
+        .where(
+            _runs.c.job_id == run.job_id,
+            _runs.c.attempt == run.attempt,
+            _runs.c.name == run.name,
+            _runs.c.parent_run_id.is_(None),
+            _runs.c.iteration < run.iteration,
+        )
+        .order_by(_runs.c.iteration.desc())
+        .limit(limit)
+    ).all()
+
+
+def previous_selection(conn: Connection, run, kind: str) -> dict[str, Any] | None:
+    """What the previous visit of this step (in this attempt) selected: a dynamic
+    parallel parent's members (kept in its spec), or a step's dynamic facets (its
+    selector's recorded answer). None on the first visit."""
+    if run.kind == "parallel":
+        for row in earlier_runs(conn, run, limit=1):
+            spec = row.spec or {}
+            if "selected" in spec:
+                return {"selected": spec["selected"], "rationale": spec.get("rationale", "")}
+        return None
+    condition = [_runs.c.job_id == run.job_id, _runs.c.attempt == run.attempt]
+    condition += [_runs.c.name == run.name, _runs.c.id != run.id]
+    answer = conn.execute(
+        select(_phases.c.structured)
+        .join(_runs, _runs.c.id == _phases.c.run_id)
+        .where(*condition, _phases.c.kind == kind, _phases.c.status == "done")
+        .order_by(_runs.c.iteration.desc(), _phases.c.id.desc())
+        .limit(1)
+    ).first()
+    return answer.structured if answer and isinstance(answer.structured, dict) else None
+
+
+def error_streak(conn: Connection, run) -> int:
+    """How many visits of this parallel step in a row (before this one, this attempt)
+    routed failed members through an "error" rule: TAKT's explicit error retries."""
+    streak = 0
+    for row in earlier_runs(conn, run, limit=10):
+        if row.status != RunStatus.COMPLETED.value:
+            break
+        if not any(s.error is not None for s in sub_results(conn, row.id)):
+            break
+        streak += 1
+    return streak
+
+
+def members(conn: Connection, parent_run_id: uuid.UUID) -> list[str]:
+    """The names of a parent's member runs, first started first."""
+    rows = conn.execute(
+        select(_runs.c.name)
+        .where(_runs.c.parent_run_id == parent_run_id)
+        .order_by(_runs.c.created_at, _runs.c.id)
+    )
+    names: list[str] = []
+    for row in rows:
+        if row.name not in names:
+            names.append(row.name)
+    return names

@@ -1,7 +1,9 @@
 """Phase 1's tools for one run: the toolbox, the job-side ToolHost, traces and stop checks.
 
 The toolbox (and the workspace it works in) is built only when a Phase 1 call offers
-tools, so a movement without tools never touches the file system.
+tools, so a movement without tools never touches the file system. A call that names
+its own tools (a selector's or a reviewer's read-only set) gets a toolbox of just
+those, without the job-side host.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class ToolSession:
             time.monotonic() + self.timeout_ms / 1000 if self.timeout_ms is not None else None
         )
         self._toolbox: Toolbox | None = None
+        self._named: dict[tuple[str, ...], Toolbox | None] = {}
         self.host: JobToolHost | None = None
         if allowed and claimed.run.kind in ("agent", "part"):
             from tasks.engine.delegate import delegate_sync
@@ -52,21 +55,30 @@ class ToolSession:
             )
 
     def toolbox(self, call: Call) -> Toolbox | None:
-        if not call.tools or not self.allowed:
+        if not call.tools:
+            return None
+        if call.tool_names is not None:
+            if call.tool_names not in self._named:
+                self._named[call.tool_names] = self._build(list(call.tool_names), None)
+            return self._named[call.tool_names]
+        if not self.allowed:
             return None
         if self._toolbox is None:
-            claimed = self.claimed
-            self._toolbox = toolbox_for(
-                self.settings,
-                self.allowed,
-                claimed.agent.max_tool_calls if claimed.agent else None,
-                workspace_dir=claimed.workspace,
-                on_trace=self._trace,
-                host=self.host,
-                should_stop=self._should_stop,
-                git=claimed.job.workspace is None,
-            )
+            self._toolbox = self._build(self.allowed, self.host)
         return self._toolbox
+
+    def _build(self, allowed: list[str], host) -> Toolbox | None:
+        claimed = self.claimed
+        return toolbox_for(
+            self.settings,
+            allowed,
+            claimed.agent.max_tool_calls if claimed.agent else None,
+            workspace_dir=claimed.workspace,
+            on_trace=self._trace,
+            host=host,
+            should_stop=self._should_stop,
+            git=claimed.job.workspace is None,
+        )
 
     def _trace(self, t: ToolTrace) -> None:
         run = self.claimed.run

@@ -4,15 +4,20 @@ No copy of the engine's rules lives here: each movement visit runs
 `pieces.program.next_step` until it yields an outcome (the scripted model answers each
 call), `pieces.routing.route` decides where to go, and the loop history is
 `pieces.loops.history_of` over the runs so far, exactly as the worker derives them.
-What the walk adds is only what the database and the queues do for the worker:
-numbering iterations, running a parallel movement's members before their parent,
-and feeding user inputs. (Team leaders are covered end to end only.)
+What the walk adds is only what the database, the queues and the worker's local
+actions do for the engine: numbering iterations, running a parallel movement's members
+(all of them, or the ones its `Fanout` names) between its two visits, feeding user
+inputs, and answering local calls (quality gates, workspace looks) from the script.
+(Team leaders are covered end to end only.)
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pieces import (
     Answer,
@@ -26,8 +31,13 @@ from pieces import (
     phase1_prompt,
     route,
 )
+from pieces.dynamic import Fanout
+from pieces.facet_select import FACET_SELECT
 from pieces.loops import history_of, judge_movement, judge_name
 from tests.piece_suite.scripted import ScriptedModel
+
+# (movement, run id, call) -> the reply text, a full Answer, or None (the script's default)
+Responder = Callable[[str, str, Call], "str | Answer | None"]
 
 
 @dataclass
@@ -39,70 +49,165 @@ class Walk:
     reports: set[str] = field(default_factory=set)
     end: str = ""
     waits: int = 0
+    members: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # per visit
+    outputs: list[str] = field(default_factory=list)  # each top-level run's output
+    named: list[tuple[str, str, str | None]] = field(default_factory=list)  # movement, kind, name
 
 
-def _run(
-    piece: Piece,
-    movement,
-    model: ScriptedModel,
-    run_id: str,
-    ctx: PromptContext,
-    walk: Walk,
-    **extra,
-) -> Outcome:
-    spec = MovementSpec(
-        piece=piece,
-        movement=movement,
-        phase1_prompt=phase1_prompt(piece, movement, ctx) if movement.kind != "parallel" else "",
-        interactive=ctx.interactive,
-        **extra,
-    )
-    answers: list[Answer] = []
-    step = next_step(spec, answers)
-    while isinstance(step, Call):
-        walk.calls[step.kind] += 1
-        text = model.reply(movement.name, run_id, step.kind)
-        answers.append(Answer(kind=step.kind, name=step.name, content=text or ""))
+def _structured(call: Call, text: str) -> Any:
+    if call.schema is None or not text.strip().startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _default_local(call: Call) -> Answer:
+    local = call.local or {}
+    if local.get("type") == "git_baseline":
+        return Answer(kind=call.kind, name=call.name, content="baseline")
+    if local.get("type") == "git_diff":
+        return Answer(kind=call.kind, name=call.name, structured={"available": False})
+    return Answer(kind=call.kind, name=call.name, content="passed")  # a gate
+
+
+class _Visit:
+    def __init__(self, model: ScriptedModel, respond: Responder | None, walk: Walk) -> None:
+        self.model, self.respond, self.walk = model, respond, walk
+
+    def answer(self, movement: str, run_id: str, call: Call) -> Answer:
+        self.walk.calls[call.kind] += 1
+        self.walk.named.append((movement, call.kind, call.name))
+        got = self.respond(movement, run_id, call) if self.respond else None
+        if isinstance(got, Answer):
+            return got
+        if got is None and call.local is not None:
+            return _default_local(call)
+        text = got if got is not None else (self.model.reply(movement, run_id, call.kind) or "")
+        return Answer(
+            kind=call.kind, name=call.name, content=text, structured=_structured(call, text)
+        )
+
+    def run(self, spec: MovementSpec, run_id: str, answers: list[Answer]) -> Outcome | Fanout:
         step = next_step(spec, answers)
-    return step
+        while isinstance(step, Call):
+            answers.append(self.answer(spec.movement.name, run_id, step))
+            step = next_step(spec, answers)
+        return step
 
 
 def simulate(
-    piece: Piece, script: dict[str, list[str]], *, interactive: bool = False, limit: int = 100
+    piece: Piece,
+    script: dict[str, list[str]],
+    *,
+    interactive: bool = False,
+    limit: int = 100,
+    respond: Responder | None = None,
+    companions: bool = False,
+    companion_rounds: int = 3,
 ) -> Walk:
     model = ScriptedModel(dict(script))
     walk = Walk()
+    visit = _Visit(model, respond, walk)
     runs: list[tuple[str, str, str | None]] = []
     name, kind, judge = piece.initial_movement, "agent", None
     iteration, ids = 0, iter(range(1, 10_000))
     inputs: list[str] = []
+    previous_output: str | None = None
+    selections: dict[str, dict] = {}  # the last selection of each step (this attempt)
+    streaks: Counter = Counter()  # parallel step -> visits in a row with failed members
+    counts: Counter = Counter()  # movement iterations
+    written: dict[str, str] = {}  # the reports of this attempt so far
+
+    def spec_for(movement, ctx: PromptContext, **extra) -> MovementSpec:
+        counts[movement.name] += 1
+        ctx = ctx.model_copy(update={"movement_iteration": counts[movement.name]})
+        return MovementSpec(
+            piece=piece,
+            movement=movement,
+            phase1_prompt=phase1_prompt(piece, movement, ctx)
+            if movement.kind != "parallel"
+            else "",
+            interactive=ctx.interactive,
+            movement_iteration=ctx.movement_iteration,
+            task=ctx.task,
+            context=ctx,
+            companions=companions,
+            companion_rounds=companion_rounds,
+            previous_selection=selections.get(movement.name),
+            earlier_reports=dict(written),
+            **extra,
+        )
+
+    def remember_facets(movement, answers: list[Answer]) -> None:
+        chosen = next((a for a in answers if a.kind == FACET_SELECT), None)
+        if chosen is not None and isinstance(chosen.structured, dict):
+            selections[movement.name] = chosen.structured
+
     while iteration < limit:
         iteration += 1
         ctx = PromptContext(
-            task="scripted", iteration=iteration, user_inputs=inputs, interactive=interactive
+            task="scripted",
+            iteration=iteration,
+            user_inputs=inputs,
+            interactive=interactive,
+            previous_response=previous_output,
         )
         if kind == "loop_judge":
             monitor, count, _ = judge
             movement = judge_movement(piece, monitor, count)
         else:
             movement = piece.movement(name)
-        subs = ()
+        answers: list[Answer] = []
+        run_id = f"run-{next(ids)}"
         if movement.kind == "parallel":
-            results = []
-            for sub in movement.parallel:
-                out = _run(piece, sub, model, f"run-{next(ids)}", ctx, walk)
-                rule = sub.rules[out.rule_index] if out.rule_index is not None else None
-                walk.sub_methods.setdefault(sub.name, []).append(out.method)
-                error = out.failure if out.status == "error" else None
-                results.append(
-                    SubResult(sub.name, out.content, rule.condition if rule else None, error)
-                )
-            subs = tuple(results)
-        outcome = _run(piece, movement, model, f"run-{next(ids)}", ctx, walk, sub_results=subs)
+            spec = spec_for(movement, ctx, error_streak=streaks[movement.name])
+            fanout = visit.run(spec, run_id, answers)
+            if isinstance(fanout, Fanout):
+                walk.members.append((movement.name, fanout.members))
+                if movement.dynamic is not None:
+                    selections[movement.name] = {
+                        "selected": list(fanout.selected),
+                        "rationale": fanout.rationale,
+                    }
+                results = []
+                sub_ctx = ctx.model_copy(update={"previous_response": None})
+                for sub in [m for m in movement.parallel if m.name in fanout.members]:
+                    sub_answers: list[Answer] = []
+                    sub_spec = spec_for(sub, sub_ctx)
+                    out = visit.run(sub_spec, f"run-{next(ids)}", sub_answers)
+                    remember_facets(sub, sub_answers)
+                    assert isinstance(out, Outcome)
+                    rule = sub.rules[out.rule_index] if out.rule_index is not None else None
+                    walk.sub_methods.setdefault(sub.name, []).append(out.method)
+                    error = out.failure if out.status == "error" else None
+                    results.append(
+                        SubResult(
+                            sub.name,
+                            out.content,
+                            rule.condition if rule else None,
+                            error,
+                            gate_failed=out.gate_failed,
+                        )
+                    )
+                failed = any(r.error is not None for r in results)
+                spec = replace(spec, participants=fanout.members, sub_results=tuple(results))
+                outcome = visit.run(spec, run_id, answers)
+                streaks[movement.name] = streaks[movement.name] + 1 if failed else 0
+            else:
+                outcome = fanout
+        else:
+            outcome = visit.run(spec_for(movement, ctx), run_id, answers)
+            remember_facets(movement, answers)
+        assert isinstance(outcome, Outcome)
         walk.path.append(movement.name)
         walk.methods.append(outcome.method)
+        walk.outputs.append(outcome.content)
+        previous_output = outcome.content
         if outcome.status == "done":
             walk.reports |= set(outcome.reports)
+            written.update(outcome.reports)
         decided = route(
             piece,
             movement,

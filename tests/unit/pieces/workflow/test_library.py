@@ -131,6 +131,11 @@ def test_the_suite_has_a_workflow_for_each_feature() -> None:
         "wf-gates",
         "wf-loop",
         "wf-parallel",
+        "wf-run-companion",
+        "wf-run-completion",
+        "wf-run-facets",
+        "wf-run-gates",
+        "wf-run-parallel",
         "wf-system",
         "wf-when",
     ]
