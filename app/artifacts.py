@@ -10,8 +10,7 @@ import uuid
 from sqlalchemy import select
 
 from app.db import db
-from app.ledger import INPUT, REPORT
-from app.models import JobArtifact
+from app.models import INPUT, REPORT, JobArtifact
 
 
 def _of_kind(job_id: uuid.UUID, kind: str) -> list[JobArtifact]:

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 
 from celery import Celery
 
-from app.celery_config import celery_config
 from app.config import Settings
+from app.contract import celery_config
 
 
 def broker_app(settings: Settings) -> Celery:

@@ -1,4 +1,5 @@
-"""The task contract: every task's name, the queue it runs on, the beat schedule, and `send`.
+"""The task contract: every task's name, the queue it runs on, the beat schedule, Celery's
+configuration, and `send`.
 
 The API, the workers and beat all read this one module, so a name or a queue rule is
 spelled once. The web process publishes by name through `send` and never imports the
@@ -13,6 +14,7 @@ import uuid
 from typing import Any
 
 from celery import Celery
+from kombu import Exchange, Queue
 
 from app.config import MAINTENANCE_QUEUE, Settings, get_settings
 
@@ -86,6 +88,53 @@ def queue_for(task: str, queue: str | None = None) -> str:
     return queue
 
 
+# -- Celery's configuration ------------------------------------------------------
+# The producer (API, beat) and the workers must agree on queues, serializer and broker
+# transport options; one pure function is how they stay in step.
+
+
+def celery_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    exchange = Exchange("legato", type="direct")
+    queues = [Queue(name, exchange, routing_key=name) for name in settings.queues]
+    transport_options: dict[str, Any] = {}
+    # Redis options only: Kombu's SQLAlchemy transport hands every transport option to
+    # create_engine (so the embedded broker also keeps its default 1 s polling interval).
+    if not settings.celery_broker_url.startswith("sqla+"):
+        if settings.broker_key_prefix:
+            transport_options["global_keyprefix"] = settings.broker_key_prefix
+        if settings.broker_visibility_timeout:
+            transport_options["visibility_timeout"] = settings.broker_visibility_timeout
+    config: dict[str, Any] = {
+        "broker_url": settings.celery_broker_url,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "task_queues": queues,
+        "task_default_queue": settings.default_tier,
+        "task_default_exchange": "legato",
+        "task_default_routing_key": settings.default_tier,
+        "task_routes": {MAINTENANCE_PREFIX + "*": {"queue": MAINTENANCE_QUEUE}},
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # No result backend: the database holds every outcome (DESIGN.md invariant 1).
+        "task_ignore_result": True,
+        "result_backend": None,
+        # At-least-once delivery; the compare-and-set claim makes it effectively-once.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": settings.worker_concurrency,
+        # Flower needs worker task events to show live task state. The "sent" event is
+        # left off: it costs every publish and Flower does not need it.
+        "worker_send_task_events": True,
+        "worker_hijack_root_logger": False,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+    config.update(overrides)
+    return config
+
+
 # -- publishing -------------------------------------------------------------------
 
 _lock = threading.Lock()
@@ -97,8 +146,6 @@ def producer() -> Celery:
     global _producer
     with _lock:
         if _producer is None:
-            from app.celery_config import celery_config
-
             app = Celery("legato-producer", set_as_current=False)
             app.conf.update(celery_config(get_settings()))
             _producer = app

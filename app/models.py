@@ -259,6 +259,11 @@ class Agent(db.Model):
     __table_args__ = (UniqueConstraint("owner_id", "name"),)
 
 
+# What a job artifact is: a report a movement wrote, a user input, or the handoff a
+# failed attempt leaves for the next one.
+REPORT, INPUT, HANDOFF = "report", "input", "handoff"
+
+
 class JobArtifact(db.Model):
     """Text a job produced or received: reports, user inputs, retry handoffs."""
 

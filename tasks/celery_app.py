@@ -10,8 +10,7 @@ from flask import Flask
 
 import tasks.heartbeat  # noqa: F401 - registers the worker heartbeat signal handlers
 from app import create_app
-from app.celery_config import celery_config
-from app.contract import TASK_MODULES, beat_schedule
+from app.contract import TASK_MODULES, beat_schedule, celery_config
 from tasks.base import LegatoTask
 
 

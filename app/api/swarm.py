@@ -14,7 +14,7 @@ import re
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import select
 
-from app import scaling
+import app.scaling as scaling
 from app.api.spec import spec
 from app.auth import require_admin
 from app.db import db

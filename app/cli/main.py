@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -10,31 +9,8 @@ from pathlib import Path
 import click
 
 from app.cli.client import ApiClient, ApiClientError
+from app.cli.group import api_call, cli, exec_celery
 from app.config import Settings, get_settings
-
-
-def _client() -> ApiClient:
-    return ApiClient()
-
-
-def _api_call(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except ApiClientError as exc:
-        detail = f"\n{json.dumps(exc.details, indent=2)}" if exc.details else ""
-        raise click.ClickException(f"{exc.message}{detail}") from None
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="legato", prog_name="legato")
-def cli() -> None:
-    """legato: durable multi-agent LLM workflows on Celery.
-
-    Client commands talk to LEGATO_API_URL (default http://127.0.0.1:8000) with
-    LEGATO_TOKEN. A JOB_ID may be any unique prefix of the id. Exit codes: 0 succeeded,
-    1 failed or error, 2 usage, 3 cancelled, 4 waiting for an answer or input, 5 not
-    finished yet. Shell completion: eval "$(_LEGATO_COMPLETE=bash_source legato)"."""
-
 
 # -- running the system -------------------------------------------------------
 
@@ -152,7 +128,7 @@ def demo(instruction: str, port: int) -> None:
                     time.sleep(0.5)
             from app.cli.follow import follow_job
 
-            job = _api_call(client.submit, instruction=instruction, piece="demo")
+            job = api_call(client.submit, instruction=instruction, piece="demo")
             click.echo(f"job {job['id']} submitted to the demo piece")
             code = follow_job(client, job["id"])
         finally:
@@ -240,15 +216,7 @@ def worker(
         argv += ["-B", "--schedule", str(settings.legato_data_dir / "celerybeat-schedule")]
     # The worker touches this file for `legato health` (tasks/heartbeat.py).
     os.environ["LEGATO_HEARTBEAT_FILE"] = str(heartbeat_path())
-    _exec_celery(argv)
-
-
-def _exec_celery(argv: list[str]) -> None:
-    """Become `celery -A tasks.celery_app ...`: the CLI never imports the engine itself."""
-    command = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", *argv]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, command)
+    exec_celery(argv)
 
 
 def _queues(tiers: tuple[str, ...], settings) -> list[str]:
@@ -269,7 +237,7 @@ def _queues(tiers: tuple[str, ...], settings) -> list[str]:
 def beat(loglevel: str) -> None:
     """Run the Celery beat scheduler (the maintenance loop). Run exactly one."""
     settings = get_settings()
-    _exec_celery(
+    exec_celery(
         [
             "beat",
             "--loglevel",

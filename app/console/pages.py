@@ -21,8 +21,8 @@ from flask import (
     url_for,
 )
 
+import app.console.session as session
 from app.auth import Principal, authenticate
-from app.console import session
 from app.console.graph_layout import layout
 from app.db import db
 from app.errors import ApiError, Forbidden, Unauthorized

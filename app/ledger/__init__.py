@@ -7,9 +7,6 @@ the status machines of app.status before it writes.
 """
 
 from app.ledger.jobs import (
-    HANDOFF,
-    INPUT,
-    REPORT,
     add_artifact,
     add_tokens,
     cancel,
@@ -37,6 +34,7 @@ from app.ledger.runs import (
 )
 from app.ledger.runs import move as move_run
 from app.ledger.work import AfterCommit, Work, end_read, run_after_commit, unit_of_work
+from app.models import HANDOFF, INPUT, REPORT  # the artifact kinds the ledger writes
 
 __all__ = [
     "HANDOFF",

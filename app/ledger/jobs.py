@@ -13,16 +13,15 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, insert, select, update
 
+import app.ledger.runs as run_ledger
 from app.db import utcnow, utcnow_plus
-from app.ledger import runs as run_ledger
 from app.ledger.runs import Dispatch
 from app.ledger.work import Work
-from app.models import Job, JobArtifact, MovementRun
+from app.models import HANDOFF, Job, JobArtifact, MovementRun
 from app.status import JOB_CANCELLABLE, JOB_TERMINAL, JobStatus, RunStatus, job_transition_allowed
 from pieces import Piece
 
 _jobs, _runs, _artifacts = Job.__table__, MovementRun.__table__, JobArtifact.__table__
-REPORT, INPUT, HANDOFF = "report", "input", "handoff"
 
 
 def move(

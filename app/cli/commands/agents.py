@@ -6,7 +6,7 @@ import json
 
 import click
 
-from app.cli.main import _api_call, _client, cli
+from app.cli.group import api_call, api_client, cli
 from app.cli.output import output_option, print_json, table
 
 
@@ -19,7 +19,7 @@ def agents() -> None:
 @output_option
 def list_agents(output: str) -> None:
     """Your agents: queue, model and tools."""
-    page = _api_call(_client().request, "GET", "/api/agents")
+    page = api_call(api_client().request, "GET", "/api/agents")
     if output == "json":
         print_json(page)
         return
@@ -53,13 +53,15 @@ def create_agent(name, tier, model, system_prompt, tools, max_tool_calls, temper
         "dedicated": dedicated,
     }
     body = {k: v for k, v in body.items() if v is not None}
-    click.echo(json.dumps(_api_call(_client().request, "POST", "/api/agents", json=body), indent=2))
+    click.echo(
+        json.dumps(api_call(api_client().request, "POST", "/api/agents", json=body), indent=2)
+    )
 
 
 @agents.command("rm")
 @click.argument("name")
 def delete_agent(name: str) -> None:
-    _api_call(_client().request, "DELETE", f"/api/agents/{name}")
+    api_call(api_client().request, "DELETE", f"/api/agents/{name}")
     click.echo(f"agent {name} deleted")
 
 
@@ -70,6 +72,6 @@ def delete_agent(name: str) -> None:
 def chat(name: str, message: str, session: str | None) -> None:
     """Send one message; prints the reply, then the session id on stderr."""
     body = {"message": message, **({"session_id": session} if session else {})}
-    out = _api_call(_client().request, "POST", f"/api/agents/{name}/chat", json=body)
+    out = api_call(api_client().request, "POST", f"/api/agents/{name}/chat", json=body)
     click.echo(out["reply"])
     click.echo(f"session {out['session_id']}", err=True)

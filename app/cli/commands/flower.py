@@ -11,7 +11,7 @@ import os
 
 import click
 
-from app.cli.main import cli
+from app.cli.group import cli
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -33,9 +33,9 @@ def flower(port: int, address: str, basic_auth: str | None, flower_args: tuple[s
     """Run Flower (task names, arguments and workers) against the broker.
 
     Extra arguments go to Flower as they are, e.g. `legato flower -- --persistent=True`."""
-    from app.cli.main import _exec_celery
+    from app.cli.group import exec_celery
 
     argv = ["flower", f"--port={port}", f"--address={address}"]
     if basic_auth:
         argv.append(f"--basic-auth={basic_auth}")
-    _exec_celery([*argv, *flower_args])
+    exec_celery([*argv, *flower_args])

@@ -188,7 +188,7 @@ if __name__ == "__main__":
 else:
     import click
 
-    from app.cli.main import cli
+    from app.cli.group import cli
 
     @cli.command()
     @click.option(

@@ -11,7 +11,7 @@ import click
 
 from app.cli import exits
 from app.cli.follow import follow_job, interactive
-from app.cli.main import _api_call, _client, cli
+from app.cli.group import api_call, api_client, cli
 from app.cli.output import clip, output_option, print_json, table, took, when
 from app.cli.render import describe_event
 from app.cli.resolve import resolve_job_id
@@ -71,8 +71,8 @@ def submit(
         text = instruction
     if not text.strip():
         raise click.UsageError("the instruction is empty")
-    client = _client()
-    job = _api_call(
+    client = api_client()
+    job = api_call(
         client.submit,
         instruction=text,
         piece=piece,
@@ -90,7 +90,7 @@ def submit(
         return
     code = follow_job(client, job["id"])
     if output == "json":
-        print_json(_api_call(client.job, job["id"]))
+        print_json(api_call(client.job, job["id"]))
     sys.exit(code)
 
 
@@ -105,8 +105,8 @@ def submit(
 @output_option
 def list_jobs(status, piece, tier, owner, search, limit, offset, output) -> None:
     """List jobs, newest first."""
-    page = _api_call(
-        _client().jobs,
+    page = api_call(
+        api_client().jobs,
         status=status,
         piece=piece,
         tier=tier,
@@ -142,8 +142,8 @@ def list_jobs(status, piece, tier, owner, search, limit, offset, output) -> None
 @output_option
 def show(job_id: str, output: str) -> None:
     """Show a job: its state, what it is doing, its runs, errors and result."""
-    client = _client()
-    job = _api_call(client.job, _job_id(client, job_id))
+    client = api_client()
+    job = api_call(client.job, _job_id(client, job_id))
     if output == "json":
         print_json(job)
         return
@@ -198,9 +198,9 @@ def show(job_id: str, output: str) -> None:
 @click.argument("job_id")
 def watch(job_id: str) -> None:
     """Re-attach to a job: its events so far, then live until it ends (exit code = its end)."""
-    client = _client()
+    client = api_client()
     jid = _job_id(client, job_id)
-    job = _api_call(client.job, jid)
+    job = api_call(client.job, jid)
     click.echo(f"job {jid} {job['status']} (piece {job['piece_name']}, tier {job['tier']})")
     sys.exit(follow_job(client, jid))
 
@@ -210,11 +210,11 @@ def watch(job_id: str) -> None:
 @click.option("--wait", "-w", is_flag=True, help="Wait for the job to finish first.")
 def result(job_id: str, wait: bool) -> None:
     """Print the job's final answer and nothing else (exit 5 if it has not finished)."""
-    client = _client()
+    client = api_client()
     jid = _job_id(client, job_id)
     if wait:
         follow_job(client, jid, quiet=True)
-    job = _api_call(client.job, jid)
+    job = api_call(client.job, jid)
     if job["status"] == "succeeded":
         click.echo((job.get("result") or "").rstrip("\n"))
         sys.exit(exits.OK)
@@ -229,7 +229,7 @@ def result(job_id: str, wait: bool) -> None:
 @output_option
 def logs(job_id: str, follow: bool, output: str) -> None:
     """The job's events (JSON: a list; with --follow, one object per line)."""
-    client = _client()
+    client = api_client()
     jid = _job_id(client, job_id)
     if follow:
         for event in client.follow(jid):
@@ -243,7 +243,7 @@ def logs(job_id: str, follow: bool, output: str) -> None:
         return
     items, after = [], 0
     while True:
-        page = _api_call(client.events, jid, after=after)
+        page = api_call(client.events, jid, after=after)
         items += page["items"]
         if len(page["items"]) < 500:
             break
@@ -262,8 +262,8 @@ def logs(job_id: str, follow: bool, output: str) -> None:
 @output_option
 def cancel(job_id: str, output: str) -> None:
     """Cancel a job that has not finished."""
-    client = _client()
-    job = _api_call(client.cancel, _job_id(client, job_id))
+    client = api_client()
+    job = api_call(client.cancel, _job_id(client, job_id))
     if output == "json":
         print_json(job)
         return
@@ -280,9 +280,9 @@ def cancel(job_id: str, output: str) -> None:
 def retry(job_id: str, movement: str | None, follow: bool, output: str) -> None:
     """Start a new attempt of a failed or cancelled job: from the first movement, or
     with --from, from MOVEMENT with everything as it was just before it."""
-    client = _client()
+    client = api_client()
     jid = _job_id(client, job_id)
-    job = _api_call(client.retry, jid, movement)
+    job = api_call(client.retry, jid, movement)
     if output == "json" and not follow:
         print_json(job)
         return
@@ -291,7 +291,7 @@ def retry(job_id: str, movement: str | None, follow: bool, output: str) -> None:
     if not follow:
         click.echo(f"follow it with: legato watch {jid}", err=True)
         return
-    events = _api_call(client.events, jid, limit=5000)["items"]
+    events = api_call(client.events, jid, limit=5000)["items"]
     sys.exit(follow_job(client, jid, after=events[-1]["id"] if events else 0))
 
 
@@ -311,10 +311,10 @@ def _text_or_prompt(text: str | None, what: str) -> str:
 @output_option
 def answer(job_id: str, answer: str | None, output: str) -> None:
     """Answer the question a job asked (ask_human); the job resumes. Prompts if omitted."""
-    client = _client()
+    client = api_client()
     jid = _job_id(client, job_id)
     text = _text_or_prompt(answer, "answer")
-    out = _api_call(client.request, "POST", f"/api/jobs/{jid}/answer", json={"answer": text})
+    out = api_call(client.request, "POST", f"/api/jobs/{jid}/answer", json={"answer": text})
     if output == "json":
         print_json(out)
         return
@@ -327,10 +327,10 @@ def answer(job_id: str, answer: str | None, output: str) -> None:
 @output_option
 def give_input(job_id: str, text: str | None, output: str) -> None:
     """Give a job user input; a job waiting for input resumes. Prompts if omitted."""
-    client = _client()
+    client = api_client()
     jid = _job_id(client, job_id)
     body = {"text": _text_or_prompt(text, "input")}
-    out = _api_call(client.request, "POST", f"/api/jobs/{jid}/inputs", json=body)
+    out = api_call(client.request, "POST", f"/api/jobs/{jid}/inputs", json=body)
     if output == "json":
         print_json(out)
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from app.cli.main import _api_call, _client, cli
+from app.cli.group import api_call, api_client, cli
 from app.cli.output import output_option, print_json, table
 from app.config import get_settings
 
@@ -43,7 +43,7 @@ def validate(files: tuple[Path, ...]) -> None:
 @output_option
 def list_pieces(output: str) -> None:
     """Pieces the server can run for you (from the API)."""
-    page = _api_call(_client().request, "GET", "/api/pieces")
+    page = api_call(api_client().request, "GET", "/api/pieces")
     if output == "json":
         print_json(page)
         return
@@ -56,7 +56,7 @@ def list_pieces(output: str) -> None:
 @output_option
 def show_piece(name: str, output: str) -> None:
     """A piece as the server resolves it: its movements and rules (json: facets inlined)."""
-    detail = _api_call(_client().request, "GET", f"/api/pieces/{name}")
+    detail = api_call(api_client().request, "GET", f"/api/pieces/{name}")
     if output == "json":
         print_json(detail)
         return

@@ -10,7 +10,7 @@ import json
 
 import click
 
-from app.cli.main import _api_call, _client, cli
+from app.cli.group import api_call, api_client, cli
 
 
 @cli.group()
@@ -33,7 +33,7 @@ def _service_line(svc: dict) -> str:
 def ls(agents: bool, as_json: bool) -> None:
     """List legato's services: running/desired replicas, queue, idle time."""
     path = "/api/swarm/agents" if agents else "/api/swarm/services"
-    items = _api_call(_client().request, "GET", path)["items"]
+    items = api_call(api_client().request, "GET", path)["items"]
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
@@ -76,7 +76,7 @@ def deploy(
             body["command"] = json.loads(command)
         except ValueError:
             raise click.BadParameter('a JSON list, e.g. ["sleep", "60"]') from None
-    svc = _api_call(_client().request, "POST", "/api/swarm/agents", json=body)
+    svc = api_call(api_client().request, "POST", "/api/swarm/agents", json=body)
     click.echo(f"deployed {_service_line(svc)}")
 
 
@@ -84,7 +84,7 @@ def deploy(
 @click.argument("service")
 def start(service: str) -> None:
     """Scale SERVICE to 1 replica (one already running keeps its replicas)."""
-    svc = _api_call(_client().request, "POST", f"/api/swarm/services/{service}/start")
+    svc = api_call(api_client().request, "POST", f"/api/swarm/services/{service}/start")
     click.echo(_service_line(svc))
 
 
@@ -92,7 +92,7 @@ def start(service: str) -> None:
 @click.argument("service")
 def stop(service: str) -> None:
     """Scale SERVICE to 0 replicas (it stays deployed)."""
-    svc = _api_call(_client().request, "POST", f"/api/swarm/services/{service}/stop")
+    svc = api_call(api_client().request, "POST", f"/api/swarm/services/{service}/stop")
     click.echo(_service_line(svc))
 
 
@@ -100,7 +100,7 @@ def stop(service: str) -> None:
 @click.argument("service")
 def rm(service: str) -> None:
     """Remove SERVICE."""
-    _api_call(_client().request, "DELETE", f"/api/swarm/services/{service}")
+    api_call(api_client().request, "DELETE", f"/api/swarm/services/{service}")
     click.echo(f"removed {service}")
 
 
@@ -109,13 +109,13 @@ def rm(service: str) -> None:
 def nodes(stats: bool) -> None:
     """List the swarm's nodes (or container stats with --stats)."""
     if stats:
-        for s in _api_call(_client().request, "GET", "/api/nodes/stats")["items"]:
+        for s in api_call(api_client().request, "GET", "/api/nodes/stats")["items"]:
             click.echo(
                 f"{s['name']:<50} cpu {s['cpu_percent']:6.2f}%  mem "
                 f"{s['memory_used'] / 2**20:8.1f} MiB / {s['memory_limit'] / 2**20:.0f} MiB"
             )
         return
-    for n in _api_call(_client().request, "GET", "/api/nodes")["items"]:
+    for n in api_call(api_client().request, "GET", "/api/nodes")["items"]:
         leader = " (leader)" if n.get("leader") else ""
         click.echo(
             f"{n['hostname']:<30} {n['role']}{leader:<9} {n['availability']:<8} {n['state']}"
@@ -128,7 +128,7 @@ def nodes(stats: bool) -> None:
 def events(service: str | None, limit: int) -> None:
     """Scaling history, newest first, with reasons."""
     params = {"limit": limit, **({"service": service} if service else {})}
-    for e in _api_call(_client().request, "GET", "/api/swarm/events", params=params)["items"]:
+    for e in api_call(api_client().request, "GET", "/api/swarm/events", params=params)["items"]:
         replicas = f"{e['from_replicas']}->{e['to_replicas']}"
         status = "" if e["ok"] else f"  FAILED: {e['error']}"
         click.echo(

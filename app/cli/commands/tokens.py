@@ -11,7 +11,7 @@ import re
 import click
 from sqlalchemy import select
 
-from app.cli.main import cli
+from app.cli.group import cli
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 MAX_EXPIRY_SECONDS = 10 * 365 * 86400

@@ -3,9 +3,8 @@ every maintenance task routed to the maintenance queue."""
 
 from __future__ import annotations
 
-from app.celery_config import celery_config
 from app.config import Settings
-from app.contract import MAINTENANCE_PREFIX, SWEEPS, beat_schedule, queue_for
+from app.contract import MAINTENANCE_PREFIX, SWEEPS, beat_schedule, celery_config, queue_for
 
 
 def test_every_sweep_is_scheduled_with_its_configured_interval():
