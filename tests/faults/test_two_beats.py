@@ -35,7 +35,7 @@ def test_two_beats_no_double_reflection_no_double_retry(
         lambda r: (
             r.movement == "draft"
             and "flaky" in r.prompt
-            and "Handoff from the previous attempt" not in r.prompt
+            and "## Retry Note" not in r.prompt
         ),
         error(500),
     )
