@@ -105,9 +105,9 @@ def scenario1_raw(bench: Bench) -> tuple[Result, Result]:
         f"scenario 1 (raw Celery): chains of 3 tasks, each task the same HTTP call to "
         f"the fake LLM; 1 worker (threads, concurrency {bench.concurrency}); same Redis; "
         + (
-            "Flower task events on, as in legato"
+            "Celery task events on (as legato with WORKER_TASK_EVENTS=true)"
             if os.environ.get("BENCH_RAW_EVENTS") == "1"
-            else "no task events (legato sends them for Flower)"
+            else "no task events (as legato: WORKER_TASK_EVENTS defaults to false)"
         )
     )
     raw_prefix = f"{bench.key_prefix}raw:"
