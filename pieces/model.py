@@ -247,6 +247,9 @@ class Piece(_Frozen):
     source: str | None = None  # where it was loaded from, for display only
     # Workflow dialect: the facet pools dynamic_facets selects from.
     facet_pools: dict[str, FacetPool] = {}
+    # Workflow dialect: the workflow_call vars a called workflow runs with ({var:name});
+    # set on a child job's snapshot only (pieces/call_run.py).
+    vars: dict[str, str] = {}
 
     @property
     def words(self) -> tuple[str, str]:
