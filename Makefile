@@ -36,7 +36,7 @@ services:           ## start PostgreSQL, Redis and dockerd if they are down; Chr
 	bash .ci/browser-setup.sh
 
 test: venv services ## every test, against real PostgreSQL, Redis, workers and dockerd
-	$(BIN)/pytest -q $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/pytest -q --durations=25 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
 

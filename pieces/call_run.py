@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pieces.model import ABORT, COMPLETE, Movement, Piece
-from pieces.program import Outcome
+from pieces.spec import Outcome
 from pieces.workflow_rules import RULE_NO_MATCH, call_result_rule
 
 CALL = "workflow_call"

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pieces import companions, completion
+import pieces.companions as companions
+import pieces.completion as completion
 from pieces.exchange import Answer, Call, find
 from pieces.facet_select import choose_facets
 from pieces.model import Companion
@@ -23,7 +24,7 @@ from pieces.probes import BASELINE, baseline_call, baseline_of
 from pieces.prompt import phase1_prompt
 
 if TYPE_CHECKING:
-    from pieces.program import MovementSpec
+    from pieces.spec import MovementSpec
 
 
 @dataclass(frozen=True)

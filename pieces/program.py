@@ -15,10 +15,10 @@ the ``ai()`` conditions, a judge over all conditions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
-from pieces import dynamic, episode, gates
+import pieces.dynamic as dynamic
+import pieces.episode as episode
+import pieces.gates as gates
 from pieces.aggregate import aggregated_output, first_aggregate
 from pieces.dynamic import Fanout
 from pieces.exchange import Answer, Call
@@ -35,105 +35,46 @@ from pieces.judgment import (
     rule_is_selectable,
     structured_value,
 )
-from pieces.model import Movement, Piece
 from pieces.reports import phase2_prompt
-from pieces.tags import detect_judge, detect_tag
-from pieces.variables import PromptContext
+from pieces.spec import (
+    EXECUTE,
+    FALLBACK_AI,
+    FALLBACK_ALL,
+    JUDGE_AI,
+    JUDGE_KINDS,
+    JUDGE_STRUCTURED,
+    JUDGE_TAG,
+    REPORT,
+    REPORT_RETRY,
+    MovementSpec,
+    Outcome,
+    SubResult,
+    failed_execution,
+    judge_number,
+    no_rule,
+    no_rule_message,
+    runtime_error,
+)
+from pieces.tags import detect_tag
+from pieces.workflow_rules import judge_workflow, judge_workflow_parallel
 
-__all__ = ["Answer", "Call", "Fanout", "MovementSpec", "Outcome", "SubResult", "next_step"]
-
-# What ran, in the vocabulary of the run's phase records and events.
-EXECUTE, REPORT, REPORT_RETRY = "execute", "report", "report_retry"
-JUDGE_STRUCTURED, JUDGE_TAG, JUDGE_AI = "judge_structured", "judge_tag", "judge_ai"
-FALLBACK_AI, FALLBACK_ALL = "fallback_ai", "fallback_all"
-JUDGE_KINDS = (JUDGE_STRUCTURED, JUDGE_TAG, JUDGE_AI, FALLBACK_AI, FALLBACK_ALL)
-
-
-@dataclass(frozen=True)
-class SubResult:
-    """A finished sub-movement of a parallel movement, as its parent sees it."""
-
-    name: str
-    content: str
-    condition: str | None  # the raw condition its rules matched
-    error: str | None = None
-    gate_failed: bool = False  # its quality gate failed: content is the failure report
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: Literal["done", "blocked", "error"]
-    content: str = ""  # the movement's output: the Phase 1 answer or the aggregate
-    rule_index: int | None = None
-    method: str | None = None  # how the rule was found
-    reports: dict[str, str] = field(default_factory=dict)
-    failure: str | None = None  # the abort reason, when status is "error"
-    # Why an "error" ended the movement, in TAKT v0.60's terms: "runtime_error" (the
-    # agent or its endpoint failed) or "rule_no_match" (every detection stage missed).
-    abort_kind: str | None = None
-    # status "blocked": what the agent waits for (legato's tools: a human, or subtasks).
-    pause: str | None = None
-    questions: tuple[str, ...] = ()
-    # A command quality gate failed: the rule is discarded and the step runs again.
-    gate_failed: bool = False
-    # A workflow_call step whose called workflow aborted: an ABORT transition right
-    # after it ends the caller with this reason (TAKT's workflowCallFailure).
-    call_failure: str | None = None
-
-
-@dataclass(frozen=True)
-class MovementSpec:
-    piece: Piece
-    movement: Movement
-    phase1_prompt: str = ""
-    system: str | None = None
-    interactive: bool = False
-    working_dir: str = "."
-    report_dir: str = "reports"
-    movement_iteration: int = 1
-    task: str = ""
-    # Reports of this attempt before this run (what an earlier iteration left behind).
-    earlier_reports: dict[str, str] = field(default_factory=dict)
-    sub_results: tuple[SubResult, ...] = ()
-    # Workflow dialect: what when(...) conditions read (structured.<step>, context.<step>,
-    # effect.<step>), accumulated by the job so far.
-    state: dict[str, Any] = field(default_factory=dict)
-    # Workflow dialect, v0.60 runtime features (pieces/episode.py, dynamic.py, gates.py).
-    context: PromptContext | None = None  # to rebuild the Phase 1 prompt (chosen facets)
-    companions: bool = False  # COMPANIONS_ENABLED
-    companion_rounds: int = 3  # COMPANION_MAX_ROUNDS
-    changed_paths: tuple[str, ...] = ()  # what the job changed so far, for selectors
-    # The previous visit's selection in this attempt (dynamic facets or parallel members).
-    previous_selection: dict[str, Any] | None = None
-    participants: tuple[str, ...] | None = None  # a parallel step's members, once started
-    error_streak: int = 0  # earlier visits in a row that routed failed members ("error")
-
-
-def failed_execution(piece: Piece, message: str) -> str:
-    step = piece.words[1].capitalize()
-    return f"{step} execution failed: {message}"
-
-
-def no_rule(piece: Piece, movement: Movement, content: str) -> Outcome:
-    return Outcome(
-        "error",
-        content,
-        failure=failed_execution(piece, no_rule_message(piece, movement)),
-        abort_kind="rule_no_match",
-    )
-
-
-def no_rule_message(piece: Piece, movement: Movement) -> str:
-    return (
-        f'Status not found for {piece.words[1]} "{movement.name}": '
-        "no rule matched after all detection phases"
-    )
-
-
-def runtime_error(piece: Piece, content: str, failure: str) -> Outcome:
-    return Outcome(
-        "error", content, failure=failed_execution(piece, failure), abort_kind="runtime_error"
-    )
+__all__ = [
+    "EXECUTE",
+    "JUDGE_KINDS",
+    "REPORT",
+    "REPORT_RETRY",
+    "Answer",
+    "Call",
+    "Fanout",
+    "MovementSpec",
+    "Outcome",
+    "SubResult",
+    "failed_execution",
+    "next_step",
+    "no_rule",
+    "no_rule_message",
+    "runtime_error",
+]
 
 
 def next_step(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome | Fanout:
@@ -254,8 +195,6 @@ def _judge(
         return done(None, None)
     cands = candidates(piece, movement, spec.interactive)
     if piece.dialect == "workflow":
-        from pieces.workflow_rules import judge_workflow  # the workflow dialect's evaluation
-
         return judge_workflow(spec, answers, phase1, reports, cands)
     if _needs_phase3(spec, cands):
         if len(movement.rules) == 1:
@@ -316,21 +255,10 @@ def _phase3_stages(
         # numbers the conditions as the rules are numbered.
         prompt = judge_prompt(structured_prompt, [(c.number, c.text) for c in cands])
         return Call(JUDGE_AI, 3, prompt, schema=EVALUATION_SCHEMA, allow_empty=True, judge=True)
-    number = _judge_number(stage)
+    number = judge_number(stage)
     if number is not None and _valid(spec, number - 1):
         return number - 1, "ai_judge"
     return None
-
-
-def _judge_number(answer: Answer) -> int | None:
-    """The number an AI judge answered: structured output first, then ``[JUDGE:N]``."""
-    if answer.status != "done":
-        return None
-    number = structured_value(answer.content, answer.structured, "matched_index")
-    if number is not None:
-        return number
-    index = detect_judge(answer.content)
-    return index + 1 if index >= 0 else None
 
 
 def _piece_fallbacks(
@@ -349,7 +277,7 @@ def _piece_fallbacks(
             return Call(
                 FALLBACK_AI, 3, prompt, schema=EVALUATION_SCHEMA, allow_empty=True, judge=True
             )
-        number = _judge_number(stage)
+        number = judge_number(stage)
         if number is not None and 1 <= number <= len(ai_rules):
             return ai_rules[number - 1].index, "ai_judge"
     visible = [r for r in movement.rules if _valid(spec, r.index)]
@@ -359,7 +287,7 @@ def _piece_fallbacks(
     if stage is None:
         prompt = judge_prompt(content, [(r.index + 1, r.condition) for r in visible])
         return Call(FALLBACK_ALL, 3, prompt, schema=EVALUATION_SCHEMA, allow_empty=True, judge=True)
-    number = _judge_number(stage)
+    number = judge_number(stage)
     if number is not None and _valid(spec, number - 1):
         return number - 1, "ai_judge_fallback"
     return None
@@ -384,8 +312,6 @@ def _parallel_parent(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Ou
     subs = spec.sub_results
     content = aggregated_output([(s.name, s.content) for s in subs])
     if piece.dialect == "workflow":
-        from pieces.workflow_rules import judge_workflow_parallel
-
         return judge_workflow_parallel(spec, answers, content)
     if subs and all(s.error is not None for s in subs):
         errors = "; ".join(f"{s.name}: {s.error}" for s in subs)

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pieces.aggregate import ERROR_LABEL, aggregated_output
+from pieces.exchange import Answer, Call
+from pieces.exchange import find as _find
 from pieces.gates import parallel_failure
 from pieces.judgment import (
     CONDUCTOR,
@@ -40,18 +42,15 @@ from pieces.judgment import (
     structured_value,
 )
 from pieces.model import Movement, Rule
-from pieces.program import (
+from pieces.spec import (
     JUDGE_AI,
     JUDGE_STRUCTURED,
     JUDGE_TAG,
-    Answer,
-    Call,
     MovementSpec,
     Outcome,
     SubResult,
-    _find,
-    _judge_number,
     failed_execution,
+    judge_number,
 )
 from pieces.tags import detect_tag
 from pieces.workflow.conditions import canonical, parse_condition, semantic_label
@@ -185,7 +184,7 @@ def _phase3(
     if stage is None:
         prompt = judge_prompt(structured_prompt, [(c.number, c.text) for c in cands])
         return Call(JUDGE_AI, 3, prompt, schema=EVALUATION_SCHEMA, allow_empty=True, judge=True)
-    label = pick(_judge_number(stage))
+    label = pick(judge_number(stage))
     return (label, "ai_judge") if label is not None else None
 
 

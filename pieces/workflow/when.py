@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from pieces.workflow.syntax import balanced, closing_paren, escaped, split_top_level
+from pieces.workflow.syntax import (
+    balanced,
+    closing_paren,
+    escaped,
+    split_top_level,
+    strings_closed,
+    top_level,
+)
 
 ROOTS = ("context", "structured", "effect", "companion")
 OPERATORS = (">=", "<=", "!=", "==", ">", "<")
@@ -173,45 +180,27 @@ def _path_bearing(operand: Operand, subject: str) -> None:
 
 
 _OPERATOR_SCAN = re.compile(r'["()]|>=|<=|!=|==|>|<')
+_ARGS_SCAN = re.compile(r'["(),]')
 
 
 def _find_operator(text: str) -> tuple[str, int] | None:
     """The first comparison operator outside strings and parentheses (``>=`` before ``>``)."""
-    in_string, depth = False, 0
-    for m in _OPERATOR_SCAN.finditer(text):
-        token, i = m.group(), m.start()
-        if token == '"':
-            if not escaped(text, i):
-                in_string = not in_string
-        elif in_string:
-            continue
-        elif token == "(":
-            depth += 1
-        elif token == ")":
-            depth -= 1
-        elif depth == 0:
+    for token, i, depth in top_level(text, _OPERATOR_SCAN):
+        if token not in "()" and depth == 0:
             return token, i
     return None
 
 
 def _two_args(args: str, function: str) -> tuple[str, str]:
-    in_string, depth, comma = False, 0, -1
-    for i, ch in enumerate(args):
-        if ch == '"' and not escaped(args, i):
-            in_string = not in_string
-        elif in_string:
-            continue
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise WhenError(f'invalid {function}() expression "{args}"')
-        elif ch == "," and depth == 0:
+    comma, depth = -1, 0
+    for token, i, depth in top_level(args, _ARGS_SCAN):
+        if depth < 0:
+            raise WhenError(f'invalid {function}() expression "{args}"')
+        if token == "," and depth == 0:
             if comma >= 0:
                 raise WhenError(f"{function}() requires exactly two arguments")
             comma = i
-    if in_string or depth != 0 or comma < 0:
+    if depth != 0 or comma < 0 or not strings_closed(args):
         raise WhenError(f'invalid {function}() expression "{args}"')
     first, second = args[:comma].strip(), args[comma + 1 :].strip()
     if not first or not second:

@@ -141,12 +141,24 @@ class Stack:
 
     def logs(self, limit: int = 60) -> str:
         """The last lines of every service's logs, for a failing test's report."""
-        parts = []
-        for svc in self.client.services.list(
+        services = self.client.services.list(
             filters={"label": f"com.docker.stack.namespace={self.name}"}
-        ):
+        )
+        # The API first: a stack that never answers is most often an API that never started.
+        services.sort(key=lambda svc: (not svc.name.endswith("_api"), svc.name))
+        parts = []
+        for svc in services:
+            tasks = self.docker(
+                "service",
+                "ps",
+                "--no-trunc",
+                "--format",
+                "{{.Name}} {{.CurrentState}} {{.Error}}",
+                svc.name,
+                check=False,
+            )
             out = self.docker("service", "logs", "--tail", str(limit), svc.name, check=False)
-            parts.append(f"--- {svc.name}\n{out}")
+            parts.append(f"--- {svc.name}\n{tasks}{out}")
         return "\n".join(parts)
 
     def remove(self) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from swarm.specs import agent_queue
 from tests.fakellm import FakeLLM, hang, text, tool_call
 
 from ..swarm.helpers import IN_CI
@@ -338,7 +339,8 @@ def test_an_agent_service_deployed_through_the_api_answers_a_chat(stack, fake):
     )
     service = stack.api("POST", "/api/swarm/agents", {"agent": name}, expect=201)
     stack.agent_services.append(service["name"])
-    assert service["queue"] == f"agent.{name}" and service["kind"] == "agent"
+    queue = agent_queue(name, owner="deploy")  # the owner of the stack's admin token
+    assert service["queue"] == queue and service["kind"] == "agent"
 
     def running():
         items = stack.api("GET", "/api/swarm/agents")["items"]
@@ -346,8 +348,8 @@ def test_an_agent_service_deployed_through_the_api_answers_a_chat(stack, fake):
 
     wait_for("the agent service to run", running, 300, 2)
     wait_for(
-        f"a worker consuming agent.{name}",
-        lambda: f"agent.{name}" in stack.consumers(),
+        f"a worker consuming {queue}",
+        lambda: queue in stack.consumers(),
         300,
         2,
     )
@@ -355,7 +357,7 @@ def test_an_agent_service_deployed_through_the_api_answers_a_chat(stack, fake):
     reply = stack.api("POST", f"/api/agents/{name}/chat", {"message": "Who answers?"})
     assert reply["reply"] == f"Hello from {name}'s own service.", reply
     # Nothing else consumes the agent's queue: its own service answered.
-    [host] = stack.consumers()[f"agent.{name}"]
+    [host] = stack.consumers()[queue]
     [container] = stack.containers(service["name"])
     assert host.split("@")[-1] == container.attrs["Config"]["Hostname"]
 

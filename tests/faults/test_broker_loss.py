@@ -64,8 +64,9 @@ def test_visibility_timeout_shorter_than_a_movement(
 
     assert counts == {"submitted": 6, "succeeded": 6, "failed": 0, "lost": 0, "duplicated": 0}
     assert max(fake_llm.max_concurrent_by_run().values()) == 1
-    # every run reached the LLM exactly once, though some were delivered twice
-    calls = [r.run for r in fake_llm.chat_requests]
+    # every phase of every run reached the LLM exactly once, though some runs were
+    # delivered twice (a movement makes one call per phase: execute, then a judgment)
+    calls = [(r.run, r.kind) for r in fake_llm.chat_requests]
     assert len(calls) == len(set(calls))
     log = first.log_path.read_text() + second.log_path.read_text()
     assert log.count("already claimed or no longer pending") >= 1

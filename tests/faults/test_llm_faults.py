@@ -58,6 +58,7 @@ def test_llm_errors_follow_the_retry_policy_then_the_job_retries_with_handoff(
     assert kinds.count("job_retry_scheduled") == 1
     prompts = [r.prompt for r in fake_llm.chat_requests if r.job == c and r.movement == "draft"]
     assert len(prompts) == 4  # 3 failed tries in attempt 1, 1 in attempt 2
-    assert "Handoff from the previous attempt" not in prompts[0]
-    assert "Handoff from the previous attempt" in prompts[3]
+    assert "## Retry Note" not in prompts[0]
+    assert "## Retry Note" in prompts[3]
+    assert "Attempt 1 of 2 failed." in prompts[3]
     assert "HTTP 500 from endpoint (after 3 attempts)" in prompts[3]

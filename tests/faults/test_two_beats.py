@@ -32,11 +32,7 @@ def test_two_beats_no_double_reflection_no_double_retry(
     # Every "flaky" job fails its first attempt (500s past the call's retry policy) and
     # goes through job-level retry; its second attempt (prompted with the handoff) works.
     fake_llm.when(
-        lambda r: (
-            r.movement == "draft"
-            and "flaky" in r.prompt
-            and "Handoff from the previous attempt" not in r.prompt
-        ),
+        lambda r: r.movement == "draft" and "flaky" in r.prompt and "## Retry Note" not in r.prompt,
         error(500),
     )
 
