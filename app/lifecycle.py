@@ -19,6 +19,7 @@ JobEndHook = Callable[[Work, uuid.UUID, str], None]
 
 def job_end_hooks() -> list[JobEndHook]:
     from app.callbacks import schedule_callback
+    from app.calls import call_ended
     from app.notes import reflect_when_done
     from app.subtasks import child_ended, orphan_children
 
@@ -26,6 +27,7 @@ def job_end_hooks() -> list[JobEndHook]:
         reflect_when_done,  # a finished job asks for its reflection; a reflection writes notes
         schedule_callback,  # a job's callback_url is told the result
         child_ended,  # a parent resumes when its subtasks have ended
+        call_ended,  # a workflow_call run routes once its called workflow has ended
         orphan_children,  # a parent that ends cancels its unfinished children
     ]
 

@@ -74,6 +74,15 @@ class Job(db.Model):
     # and its number among its parent's subtasks. None: the job's own folder.
     workspace: Mapped[str | None] = mapped_column(String(1000))
     subtask_index: Mapped[int | None] = mapped_column(Integer)
+    # Engine-owned, workflow calls (app/calls.py): the workflow_call run that started
+    # this job (unique: one child per calling run), the label a `return:` rule ended it
+    # with, why it aborted in TAKT's terms (step_transition, iteration_limit,
+    # rule_no_match, runtime_error, interrupt), and its reports folder relative to
+    # its workspace (None: `reports`).
+    call_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    returned: Mapped[str | None] = mapped_column(String(200))
+    abort_kind: Mapped[str | None] = mapped_column(String(40))
+    reports_path: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -92,6 +101,7 @@ class Job(db.Model):
         # dispatch_retries: WHERE status = 'retry' AND next_retry_at <= now
         Index("ix_jobs_status_next_retry", "status", "next_retry_at"),
         Index("ix_jobs_parent", "parent_job_id"),
+        UniqueConstraint("call_run_id", name="uq_jobs_call_run_id"),
     )
 
 

@@ -228,14 +228,41 @@ class JobOut(BaseModel):
     tokens_out: int
     callback_url: str | None = None
     interactive: bool = False
+    call_run_id: uuid.UUID | None = Field(
+        default=None, description="A called workflow: the workflow_call run that called it."
+    )
+    returned: str | None = Field(
+        default=None, description="The label a `return:` rule ended the workflow with."
+    )
+    abort_kind: str | None = Field(
+        default=None,
+        description="Why it aborted, in TAKT's words: step_transition, iteration_limit, "
+        "rule_no_match, runtime_error, interrupt.",
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
 
 
+class ChildJobOut(BaseModel):
+    """A job this one started: a called workflow (task_kind `call`) or a subtask."""
+
+    id: uuid.UUID
+    task_kind: str
+    piece_name: str
+    status: str
+    call_run_id: uuid.UUID | None = None
+    subtask_index: int | None = None
+    returned: str | None = None
+    abort_reason: str | None = None
+    created_at: datetime
+    finished_at: datetime | None
+
+
 class JobDetail(JobOut):
     runs: list[MovementRunOut]
+    children: list[ChildJobOut] = []
 
 
 class JobList(BaseModel):

@@ -63,6 +63,7 @@ def open_children(work_or_conn, parent_id: uuid.UUID) -> int:
         .select_from(_jobs)
         .where(
             _jobs.c.parent_job_id == parent_id,
+            _jobs.c.call_run_id.is_(None),  # subtasks only (app.calls has the calls)
             _jobs.c.status.notin_([s.value for s in JOB_TERMINAL]),
         )
     ).scalar_one()
@@ -83,7 +84,9 @@ def spawn(
             f"SUBTASK_MAX_DEPTH is {settings.subtask_max_depth}"
         )
     count = work.conn.execute(
-        select(func.count()).select_from(_jobs).where(_jobs.c.parent_job_id == parent_id)
+        select(func.count())
+        .select_from(_jobs)
+        .where(_jobs.c.parent_job_id == parent_id, _jobs.c.call_run_id.is_(None))
     ).scalar_one()
     if count >= settings.subtask_max_per_parent:
         raise SubtaskRefused(
@@ -128,9 +131,11 @@ def child_ended(work: Work, job_id: uuid.UUID, status: str) -> None:
             _jobs.c.result,
             _jobs.c.error_summary,
             _jobs.c.abort_reason,
+            _jobs.c.call_run_id,
         ).where(_jobs.c.id == job_id)
     ).first()
-    if row is None or row.parent_job_id is None:
+    # A called workflow is not a subtask: app.calls wakes the run that called it.
+    if row is None or row.parent_job_id is None or row.call_run_id is not None:
         return
     parent = work.conn.execute(
         select(_jobs.c.id, _jobs.c.status, _jobs.c.attempt, _jobs.c.workspace)

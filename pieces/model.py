@@ -12,6 +12,7 @@ failures, loop monitors; see ../shared/takt/SEMANTICS.md §8).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ Dialect = Literal["piece", "workflow"]
 MovementKind = Literal["agent", "parallel", "team_leader", "workflow_call", "system"]
 ConditionKind = Literal["label", "ai", "all", "any", "when", "label_when"]
 COMPLETE, ABORT = "COMPLETE", "ABORT"
+MAX_SESSION_KEY = 200  # longer session keys are recorded as a digest
 TERMINALS = (COMPLETE, ABORT)
 
 
@@ -202,9 +204,15 @@ class Movement(_Frozen):
 
     @property
     def conversation_key(self) -> str:
-        """Movements sharing this key continue one conversation (TAKT's session key)."""
+        """Movements sharing this key continue one conversation (TAKT's session key).
+
+        A persona read from a file is its text here; a long key becomes a digest of
+        itself, which groups the same movements and fits the phase records' column."""
         base = self.session_key or self.persona or self.name
-        return f"{base}:{self.provider}" if self.provider else base
+        key = f"{base}:{self.provider}" if self.provider else base
+        if len(key) > MAX_SESSION_KEY:
+            return "persona-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        return key
 
     def sub_movement(self, name: str) -> Movement:
         for sub in self.parallel:
@@ -247,6 +255,9 @@ class Piece(_Frozen):
     source: str | None = None  # where it was loaded from, for display only
     # Workflow dialect: the facet pools dynamic_facets selects from.
     facet_pools: dict[str, FacetPool] = {}
+    # Workflow dialect: the workflow_call vars a called workflow runs with ({var:name});
+    # set on a child job's snapshot only (pieces/call_run.py).
+    vars: dict[str, str] = {}
 
     @property
     def words(self) -> tuple[str, str]:

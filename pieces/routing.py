@@ -23,6 +23,9 @@ from pieces.loops import check_monitors
 from pieces.model import ABORT, COMPLETE, Movement, Piece
 from pieces.program import Outcome, failed_execution
 
+STEP_TRANSITION, ITERATION_LIMIT = "step_transition", "iteration_limit"
+RULE_NO_MATCH, RUNTIME_ERROR = "rule_no_match", "runtime_error"
+
 RouteKind = Literal[
     "movement",
     "complete",
@@ -43,6 +46,9 @@ class Route:
     monitor: int | None = None  # loop_judge: which monitor fired
     cycle_count: int = 0
     natural_next: str | None = None  # what the rule chose before a monitor stepped in
+    # An abort in TAKT v0.60's terms: step_transition, iteration_limit, rule_no_match,
+    # runtime_error (what a caller of this workflow reads, pieces/call_run.py).
+    abort_kind: str | None = None
     # The run joins the loop history (a run that waits for a human does not).
     recorded: bool = False
 
@@ -75,14 +81,33 @@ def no_next_reason(piece: Piece, movement: Movement) -> str:
     )
 
 
-def _go(piece: Piece, target: str, iteration: int, **extra) -> Route:
+def _limit(piece: Piece, **extra) -> Route:
+    return Route("abort", reason=max_reason(piece), abort_kind=ITERATION_LIMIT, **extra)
+
+
+def _go(
+    piece: Piece, target: str, iteration: int, failure: Outcome | None = None, **extra
+) -> Route:
     if target == COMPLETE:
         return Route("complete", **extra)
     if target == ABORT:
-        return Route("abort", reason=transition_reason(piece), **extra)
-    if limit_reached(piece, iteration):
-        return Route("abort", reason=max_reason(piece), **extra)
+        if failure is not None and failure.call_failure is not None:
+            # Right after a called workflow aborted: the caller ends with its reason.
+            kind = failure.abort_kind or STEP_TRANSITION
+            return Route("abort", reason=failure.call_failure, abort_kind=kind, **extra)
+        return Route("abort", reason=transition_reason(piece), abort_kind=STEP_TRANSITION, **extra)
+    # A workflow_call step consumes no iteration, so the limit is not checked before it
+    # (TAKT v0.60); its called workflow checks it before its own first step.
+    if limit_reached(piece, iteration) and not _is_call(piece, target):
+        return _limit(piece, **extra)
     return Route("movement", target=target, **extra)
+
+
+def _is_call(piece: Piece, name: str) -> bool:
+    try:
+        return piece.movement(name).kind == "workflow_call"
+    except KeyError:
+        return False
 
 
 def route(
@@ -104,28 +129,36 @@ def route(
         return _after_judge(piece, movement, outcome, iteration, natural_next)
     if outcome.status == "blocked":
         if limit_reached(piece, iteration):
-            return Route("abort", reason=max_reason(piece))
+            return _limit(piece)
         waits = "wait_subtasks" if outcome.pause == "subtasks" else "wait_answer"
         return Route(waits, target=movement.name)
     if outcome.status == "error":
-        return Route("abort", reason=outcome.failure)
+        kind = outcome.abort_kind or (
+            RULE_NO_MATCH if outcome.failure == RULE_NO_MATCH else RUNTIME_ERROR
+        )
+        return Route("abort", reason=outcome.failure, abort_kind=kind)
     if outcome.gate_failed:
         # The same step again, as a new iteration that is not a transition: the loop
         # history and monitors do not see it (TAKT continues its loop before both).
         if limit_reached(piece, iteration):
-            return Route("abort", reason=max_reason(piece))
+            return _limit(piece)
         return Route("quality_gate", target=movement.name)
     if outcome.rule_index is None:
-        return Route("abort", reason=no_next_reason(piece, movement))
+        return Route("abort", reason=no_next_reason(piece, movement), abort_kind=RULE_NO_MATCH)
     rule = movement.rules[outcome.rule_index]
     if rule.requires_user_input:
         if limit_reached(piece, iteration):
-            return Route("abort", reason=max_reason(piece))
+            return _limit(piece)
         return Route("wait_input", target=movement.name)
     if rule.returns is not None:
         return Route("complete", target=rule.returns, recorded=True)
     if not rule.next:
-        return Route("abort", reason=no_next_reason(piece, movement), recorded=True)
+        return Route(
+            "abort",
+            reason=no_next_reason(piece, movement),
+            abort_kind=RULE_NO_MATCH,
+            recorded=True,
+        )
     trigger = check_monitors(piece, [*history, movement.name], rule.next)
     if trigger is not None:
         return Route(
@@ -135,7 +168,7 @@ def route(
             natural_next=rule.next,
             recorded=True,
         )
-    return _go(piece, rule.next, iteration, recorded=True)
+    return _go(piece, rule.next, iteration, outcome, recorded=True)
 
 
 def _after_judge(
@@ -145,9 +178,11 @@ def _after_judge(
         if piece.dialect == "workflow" and natural_next:
             return _go(piece, natural_next, iteration)
         return Route(
-            "abort", reason=failed_execution(piece, f"Unhandled response status: {outcome.status}")
+            "abort",
+            reason=failed_execution(piece, f"Unhandled response status: {outcome.status}"),
+            abort_kind=RUNTIME_ERROR,
         )
     rule = judge.rules[outcome.rule_index] if outcome.rule_index is not None else None
     if rule is None or not rule.next:
-        return Route("abort", reason=no_next_reason(piece, judge))
+        return Route("abort", reason=no_next_reason(piece, judge), abort_kind=RULE_NO_MATCH)
     return _go(piece, rule.next, iteration)

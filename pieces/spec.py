@@ -52,6 +52,9 @@ class Outcome:
     questions: tuple[str, ...] = ()
     # A command quality gate failed: the rule is discarded and the step runs again.
     gate_failed: bool = False
+    # A workflow_call step whose called workflow aborted: an ABORT transition right
+    # after it ends the caller with this reason (TAKT's workflowCallFailure).
+    call_failure: str | None = None
 
 
 @dataclass(frozen=True)

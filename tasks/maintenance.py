@@ -161,6 +161,7 @@ def _time_out(run_id: uuid.UUID, job_id: uuid.UUID, settings: Settings) -> str |
             job_id,
             f"movement {run.name} timed out (lease expired) with no retries left",
             retry=True,
+            abort_kind="runtime_error",
         )
         return "attempts_failed"
 

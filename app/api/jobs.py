@@ -23,6 +23,7 @@ from app.models import Job, MovementRun, RunPhase
 from app.piece_cache import pieces
 from app.replay import replay
 from app.schemas import (
+    ChildJobOut,
     JobCreate,
     JobDetail,
     JobList,
@@ -160,6 +161,10 @@ def get_job(job_id: uuid.UUID):
         )
         for r in runs
     ]
+    children = db.session.scalars(
+        select(Job).where(Job.parent_job_id == job.id).order_by(Job.created_at, Job.id)
+    ).all()
+    out["children"] = [ChildJobOut.model_validate(c, from_attributes=True) for c in children]
     return JobDetail.model_validate(out)
 
 

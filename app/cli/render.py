@@ -87,6 +87,14 @@ _RENDERERS = {
         f'⏸ waiting for user input before {d.get("movement")} (legato input <job id> "...")'
     ),
     "waiting_subtasks": lambda d: f"⏸ {d.get('movement')}: waiting for its subtasks",
+    "call_started": lambda d: (
+        f"⤷ {d.get('movement')}: calls workflow {d.get('workflow')} as job "
+        f"{d.get('child_job_id')} (from iteration {d.get('iteration')})"
+    ),
+    "call_finished": lambda d: (
+        f"⤶ {d.get('movement')}: {d.get('workflow')} returned {d.get('result')} "
+        f"({d.get('status')})" + (f": {d['reason']}" if d.get("reason") else "")
+    ),
     "subtask_ended": lambda d: f"  subtask {d.get('index')} {d.get('status')}",
     "input_received": lambda d: "← user input received",
     "job_resumed": lambda d: f"▶ resumed ({d.get('reason')})",

@@ -109,8 +109,14 @@ def create(
     subtask_depth: int = 0,
     workspace: str | None = None,
     subtask_index: int | None = None,
+    call_run_id: uuid.UUID | None = None,
+    reports_path: str | None = None,
+    first_iteration: int = 1,
 ) -> tuple[uuid.UUID, list[Dispatch]]:
-    """Insert a queued job and its first movement's runs; returns what to send after commit."""
+    """Insert a queued job and its first movement's runs; returns what to send after commit.
+
+    A called workflow (app/calls.py) names the run that called it and starts at the
+    caller's iteration counter (`first_iteration`)."""
     job_id = uuid.uuid4()
     w.conn.execute(
         insert(_jobs).values(
@@ -132,6 +138,8 @@ def create(
             subtask_depth=subtask_depth,
             workspace=workspace,
             subtask_index=subtask_index,
+            call_run_id=call_run_id,
+            reports_path=reports_path,
             current_movement=piece.initial_movement,
             tokens_in=0,
             tokens_out=0,
@@ -147,7 +155,9 @@ def create(
         movement=piece.initial_movement,
         attempt=1,
     )
-    return job_id, start_movement(w, job_id, 1, tier, piece, piece.initial_movement, iteration=1)
+    return job_id, start_movement(
+        w, job_id, 1, tier, piece, piece.initial_movement, iteration=first_iteration
+    )
 
 
 def start_movement(
@@ -243,9 +253,19 @@ def job_ended(w: Work, job_id: uuid.UUID, status: str) -> None:
         hook(w, job_id, status)
 
 
-def succeed(w: Work, job_id: uuid.UUID, result: str, preview_chars: int = 400) -> bool:
+def succeed(
+    w: Work, job_id: uuid.UUID, result: str, preview_chars: int = 400, returned: str | None = None
+) -> bool:
+    """The job completed; `returned` is the label a `return:` rule ended it with."""
     if not move(
-        w, job_id, JobStatus.RUNNING, JobStatus.SUCCEEDED, result=result, current_activity=None
+        w,
+        job_id,
+        JobStatus.RUNNING,
+        JobStatus.SUCCEEDED,
+        result=result,
+        current_activity=None,
+        returned=returned,
+        abort_kind=None,
     ):
         return False
     run_ledger.cancel_open(w, job_id)
@@ -255,12 +275,18 @@ def succeed(w: Work, job_id: uuid.UUID, result: str, preview_chars: int = 400) -
 
 
 def fail_attempt(
-    w: Work, job_id: uuid.UUID, reason: str, *, retry: bool | None = None
+    w: Work,
+    job_id: uuid.UUID,
+    reason: str,
+    *,
+    retry: bool | None = None,
+    abort_kind: str | None = None,
 ) -> str | None:
     """The current attempt cannot go on: to `retry` with a handoff, or `failed` for good.
 
-    `retry` defaults to RETRY_ON_ABORT (the piece's own aborts); returns the new status,
-    or None when the job was no longer running.
+    `retry` defaults to RETRY_ON_ABORT (the piece's own aborts); `abort_kind` is TAKT's
+    word for why (kept on the job for a caller of this workflow); returns the new
+    status, or None when the job was no longer running.
     """
     from app.handoff import build_handoff
 
@@ -312,6 +338,7 @@ def fail_attempt(
         abort_reason=reason,
         error_summary=summary,
         current_activity=None,
+        abort_kind=abort_kind,
     ):
         return None
     run_ledger.cancel_open(w, job_id)
@@ -323,7 +350,13 @@ def fail_attempt(
 def cancel(w: Work, job_id: uuid.UUID, reason: str) -> bool:
     """Cancel a job that is not yet terminal; its open runs are cancelled with it."""
     if not move(
-        w, job_id, JOB_CANCELLABLE, JobStatus.CANCELLED, abort_reason=reason, current_activity=None
+        w,
+        job_id,
+        JOB_CANCELLABLE,
+        JobStatus.CANCELLED,
+        abort_reason=reason,
+        current_activity=None,
+        abort_kind="interrupt",
     ):
         return False
     run_ledger.cancel_open(w, job_id)
@@ -355,6 +388,8 @@ def start_attempt(
         current_activity=None,
         current_movement=start,
         result=None,
+        returned=None,
+        abort_kind=None,
         finished_at=None,
     ):
         return None

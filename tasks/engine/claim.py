@@ -56,6 +56,9 @@ class Claimed:
     error_streak: int = 0
     # The previous visit's selection (dynamic parallel members, or dynamic facets).
     previous_selection: dict[str, Any] | None = None
+    # A workflow_call run resumed after its called workflow ended: the shared step
+    # counter as that workflow left it (tasks.engine.call).
+    steps_used: int | None = None
 
     @property
     def is_sub(self) -> bool:
@@ -69,6 +72,11 @@ def workspace_dir(settings: Settings, job) -> Path:
     if folder != root and root not in folder.parents:
         raise ValueError(f"workspace {folder} of job {job.id} is outside WORKSPACE_ROOT")
     return folder
+
+
+def reports_folder(job) -> str:
+    """A job's reports folder in its workspace (a called workflow's is namespaced)."""
+    return job.reports_path or "reports"
 
 
 def movement_for(piece: Piece, run) -> Movement:
@@ -185,6 +193,8 @@ def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed |
 def _first_call(claimed: Claimed) -> tuple[str, int] | None:
     """The kind and phase of a fresh run's first call, for its phase_started event."""
     run, movement = claimed.run, claimed.movement
+    if movement.kind == "workflow_call":
+        return None  # no model call: a called workflow (tasks.engine.call)
     if run.kind == "parallel":
         if claimed.participants is None and movement.dynamic is not None:
             return PARALLEL_SELECT, 0
@@ -231,10 +241,11 @@ def _context(conn, settings: Settings, claimed: Claimed) -> PromptContext:
         previous_response=previous,
         user_inputs=inputs,
         reports=reports,
-        report_dir=str(claimed.workspace / "reports"),
+        report_dir=str(claimed.workspace / reports_folder(job)),
         working_dir=str(claimed.workspace),
         cycle_count=run.cycle_count or 0,
         notes=notes,
         retry_note=handoff,
         interactive=job.interactive,
+        vars=claimed.piece.vars,
     )

@@ -36,6 +36,7 @@ from app.models import MovementRun, RunPhase
 from app.status import JobStatus, RunStatus
 from app.subtasks import open_children
 from pieces import Outcome, Route, route
+from pieces.call_run import steps_used
 from pieces.loops import judge_name
 from pieces.program import JUDGE_KINDS
 from tasks.engine import reads
@@ -94,13 +95,14 @@ def finish(
                 work.discard()
                 return "lost"
         decided: Route | None = None
+        used = _steps_used(work.conn, claimed)
         if run.parent_run_id is None:
             history = reads.loop_history(work.conn, run.job_id, run.attempt, run.iteration)
             decided = route(
                 piece,
                 movement,
                 outcome,
-                iteration=run.iteration,
+                iteration=used,
                 history=history,
                 loop_judge=run.kind == "loop_judge",
                 natural_next=run.natural_next,
@@ -126,6 +128,9 @@ def finish(
             latency_ms=totals.latency_ms,
             model=rows[-1]["model"] if rows else None,
             workspace_commit=commit,
+            # A call (or a parallel step with called members) used the steps its called
+            # workflows took: the shared counter goes on from there (pieces/call_run.py).
+            **({"spec": {**(run.spec or {}), "steps_used": used}} if used != run.iteration else {}),
         )
         if not moved:
             work.discard()
@@ -141,7 +146,17 @@ def finish(
         if run.parent_run_id is not None:
             wake_parent(work, run.parent_run_id)
             return "completed" if not failed else "failed"
-        return apply_route(work, claimed, outcome, decided)
+        return apply_route(work, claimed, outcome, decided, used)
+
+
+def _steps_used(conn, claimed: Claimed) -> int:
+    """The shared step counter after this run (pieces/call_run.py)."""
+    run = claimed.run
+    if claimed.steps_used is not None:
+        return claimed.steps_used
+    if run.kind == "parallel":
+        return steps_used(run.iteration, reads.members_steps_used(conn, run.id))
+    return run.iteration
 
 
 def _events(work, claimed, outcome, rows, rule, decided, totals) -> None:
@@ -178,11 +193,15 @@ def _events(work, claimed, outcome, rows, rule, decided, totals) -> None:
     )
 
 
-def apply_route(work, claimed: Claimed, outcome: Outcome, decided: Route) -> str:
+def apply_route(
+    work, claimed: Claimed, outcome: Outcome, decided: Route, used: int | None = None
+) -> str:
     run, piece, job = claimed.run, claimed.piece, claimed.job
     job_id = run.job_id
+    used = run.iteration if used is None else used
     if decided.kind == "complete":
-        succeed(work, job_id, outcome.content)
+        # A `return:` rule ends a called workflow with its label (Route.target).
+        succeed(work, job_id, outcome.content, returned=decided.target)
         return JobStatus.SUCCEEDED.value
     if decided.kind == "abort":
         # A runtime failure (the agent or its endpoint gave up) always retries; the
@@ -190,7 +209,13 @@ def apply_route(work, claimed: Claimed, outcome: Outcome, decided: Route) -> str
         # RETRY_ON_ABORT.
         retry = True if outcome.abort_kind == "runtime_error" else None
         return (
-            fail_attempt(work, job_id, decided.reason or "aborted", retry=retry)
+            fail_attempt(
+                work,
+                job_id,
+                decided.reason or "aborted",
+                retry=retry,
+                abort_kind=decided.abort_kind,
+            )
             or "job-not-running"
         )
     values: dict[str, Any] = {}
@@ -219,7 +244,7 @@ def apply_route(work, claimed: Claimed, outcome: Outcome, decided: Route) -> str
         job.tier,
         piece,
         name,
-        iteration=run.iteration + 1,
+        iteration=used + 1,
         kind=kind,
         **values,
     )

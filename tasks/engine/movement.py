@@ -6,6 +6,8 @@
                answer is checkpointed before the next call (tasks.engine.phases)
     finish     the run completes and the route is applied in one transaction; the next
                runs are sent after it commits (tasks.engine.finish)
+    call       a workflow_call run starts its called workflow as a child job and waits;
+               its end wakes the run, which routes on the result (tasks.engine.call)
 
 A lease renewer (tasks.engine.leases) keeps the claim alive; a run found lost (cancelled,
 or timed out by the recovery sweep) stops and its output is discarded.
@@ -18,6 +20,7 @@ import uuid
 from flask import current_app
 
 from app.config import Settings
+from tasks.engine.call import visit_call
 from tasks.engine.claim import claim_run
 from tasks.engine.finish import refuse
 from tasks.engine.leader import visit_leader
@@ -38,6 +41,10 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
             f"{claimed.piece.words[1]} {claimed.run.name} names agent "
             f"{claimed.movement.agent!r}, which is not registered for this job's owner",
         )
+    if claimed.movement.kind == "workflow_call":
+        # No model call: start the called workflow, or route on its end (no lease
+        # renewal needed, each visit is one short transaction).
+        return visit_call(claimed, settings)
     registry = leases(current_app._get_current_object(), settings.movement_lease_seconds)
     held = registry.hold(run_id, worker)
     spec = claimed.run.spec or {}

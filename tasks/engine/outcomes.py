@@ -17,6 +17,7 @@ import uuid
 from flask import current_app
 from sqlalchemy import func, select
 
+from app.calls import open_call
 from app.endpoints import record_health
 from app.ledger import Dispatch, insert_run, move_job, move_run, unit_of_work
 from app.ledger.traces import record_llm_calls
@@ -42,6 +43,8 @@ def wake_parent(work, parent_run_id: uuid.UUID) -> bool:
     ).first()
     if parent is None or parent.status != RunStatus.WAITING.value:
         return False
+    if open_call(work.conn, parent_run_id):
+        return False  # a workflow_call run waits for its called job (app.calls)
     if parent.kind != "team_leader":
         still_open = work.conn.execute(
             select(func.count())

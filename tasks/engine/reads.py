@@ -37,6 +37,10 @@ JOB_FACTS = (
     _jobs.c.piece_name,
     _jobs.c.workspace,
     _jobs.c.subtask_depth,
+    _jobs.c.reports_path,
+    _jobs.c.call_run_id,
+    _jobs.c.visibility,
+    _jobs.c.parent_job_id,
 )
 
 
@@ -266,3 +270,42 @@ def members(conn: Connection, parent_run_id: uuid.UUID) -> list[str]:
         if row.name not in names:
             names.append(row.name)
     return names
+
+
+def _recorded_steps(spec: Any) -> int:
+    value = (spec or {}).get("steps_used") if isinstance(spec, dict) else None
+    return value if isinstance(value, int) else 0
+
+
+def members_steps_used(conn: Connection, parent_run_id: uuid.UUID) -> int:
+    """The furthest a parallel step's called members took the shared step counter."""
+    rows = conn.execute(select(_runs.c.spec).where(_runs.c.parent_run_id == parent_run_id))
+    return max((_recorded_steps(r.spec) for r in rows), default=0)
+
+
+def job_steps_used(conn: Connection, job_id: uuid.UUID, attempt: int) -> int:
+    """The shared step counter when a (called) job ended: the furthest any run that
+    started took it (a call or a parallel step records what its called workflows used)."""
+    rows = conn.execute(
+        select(_runs.c.iteration, _runs.c.spec).where(
+            _runs.c.job_id == job_id,
+            _runs.c.attempt == attempt,
+            _runs.c.started_at.is_not(None),
+        )
+    )
+    return max((max(r.iteration, _recorded_steps(r.spec)) for r in rows), default=0)
+
+
+def last_output(conn: Connection, job_id: uuid.UUID, attempt: int) -> str | None:
+    """The output of a job's last top-level run that has one (TAKT's lastOutput)."""
+    return conn.execute(
+        select(_runs.c.output)
+        .where(
+            _runs.c.job_id == job_id,
+            _runs.c.attempt == attempt,
+            _runs.c.parent_run_id.is_(None),
+            _runs.c.output.is_not(None),
+        )
+        .order_by(_runs.c.iteration.desc(), _runs.c.finished_at.desc())
+        .limit(1)
+    ).scalar()

@@ -22,7 +22,7 @@ def write_report(claimed, name: str, content: str) -> None:
     if not safe_report_name(name):
         log.warning("report name %r leaves the report directory; not written", name)
         return
-    folder = claimed.workspace / "reports"
+    folder = claimed.workspace / (claimed.job.reports_path or "reports")
     target = (folder / name).resolve()
     if folder.resolve() not in target.parents:
         return

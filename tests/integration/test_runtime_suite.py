@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import IDLE_TIER, WorkerProcess
 from tests.fakellm import error, text, tool_calls
-from tests.integration.helpers import events, submit, wait_for_status
+from tests.integration.helpers import events, get_job, submit, wait_for_status
 from tests.piece_suite.runtime import RUN_SCENARIOS, Ask, RunScenario, Say
 from tests.piece_suite.scripted import ScriptedModel
 
@@ -74,13 +74,28 @@ def run(client, llm, scenario: RunScenario) -> dict:
     return wait_for_status(client, job["id"], timeout=120)
 
 
-def model_calls(llm, job_id: str) -> list:
+def model_calls(llm, job_id: str | set[str]) -> list:
     """The first request of each call (a tool loop sends more than one)."""
+    jobs = {job_id} if isinstance(job_id, str) else job_id
     return [
         r
         for r in llm.chat_requests
-        if r.job == job_id and r.kind and r.messages and r.messages[-1].get("role") != "tool"
+        if r.job in jobs and r.kind and r.messages and r.messages[-1].get("role") != "tool"
     ]
+
+
+def called_jobs(client, job: dict) -> list[dict]:
+    """The workflows a job called, nested ones before their caller, in creation order."""
+    found = []
+    for child in job["children"]:
+        if child["task_kind"] == "call":
+            view = get_job(client, child["id"])
+            found += [*called_jobs(client, view), view]
+    return found
+
+
+def ending(job: dict) -> str:
+    return "COMPLETE" if job["status"] == "succeeded" else f"ABORT: {job['abort_reason']}"
 
 
 def check_concurrency(client, done: dict, limits: dict[str, int]) -> None:
@@ -114,7 +129,15 @@ def test_scenario(client, worker, feature_worker, llm, scenario: RunScenario):
         assert done["status"] == "failed"
         assert f"ABORT: {done['abort_reason']}" == scenario.end
     assert [r["match_method"] for r in top] == scenario.methods
-    calls = Counter(r.kind for r in model_calls(llm, done["id"]))
+    called = called_jobs(client, done)
+    assert [
+        (c["piece_name"], [r["name"] for r in c["runs"] if r["parent_run_id"] is None], ending(c))
+        for c in called
+    ] == scenario.called
+    if scenario.iterations is not None:
+        assert [r["iteration"] for r in top] == scenario.iterations
+    jobs = {done["id"], *(c["id"] for c in called)}
+    calls = Counter(r.kind for r in model_calls(llm, jobs))
     assert dict(calls) == scenario.calls
     phases = Counter(p["kind"] for r in done["runs"] for p in r["phases"])
     assert {k: v for k, v in phases.items() if k in LOCAL} == scenario.local

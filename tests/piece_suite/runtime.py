@@ -132,6 +132,10 @@ class RunScenario:
     limits: dict[str, int] = field(default_factory=dict)
     companions: bool = False  # COMPANIONS_ENABLED (and TOOLS_ALLOW_SHELL) on the worker
     shell: bool = False  # the worker allows the shell (command gates)
+    # Workflow calls: each called workflow as (workflow, path, end) in the order they
+    # ended, and the iteration of each top-level step of the caller (the shared budget).
+    called: list[tuple[str, list[str], str]] = field(default_factory=list)
+    iterations: list[int] | None = None
 
 
 def _c(**kinds: int) -> dict[str, int]:
@@ -139,6 +143,8 @@ def _c(**kinds: int) -> dict[str, int]:
 
 
 S, AUTO, AGG, GATE = "structured_output", "auto_select", "aggregate", "quality_gate"
+CALL = "workflow_call"
+CALLEE = "wf-run-callee"
 LIMIT = 'Parallel step "review" exceeded its explicit error retry limit (3)'
 SELECTOR_FAIL = (
     'Step execution failed: Dynamic parallel selector for step "review" failed: '
@@ -400,5 +406,78 @@ RUN_SCENARIOS = [
         [None],
         _c(execute=1),
         local=_c(quality_gate=1),
+    ),
+    # -- workflow_call -------------------------------------------------------------------
+    RunScenario(
+        "call-complete",
+        "wf-run-call",
+        scripted(),
+        ["draft", "review", "publish"],
+        "COMPLETE",
+        [AUTO, CALL, AUTO],
+        _c(execute=4, report=1, judge_structured=2),
+        called=[(CALLEE, ["check", "sign-off"], "COMPLETE")],
+        iterations=[1, 2, 4],
+    ),
+    RunScenario(
+        "call-return",
+        "wf-run-call",
+        scripted((on("check", "judge_structured", 1), step(2))),
+        ["draft", "review", "draft", "review", "publish"],
+        "COMPLETE",
+        [AUTO, CALL, AUTO, CALL, AUTO],
+        _c(execute=6, report=2, judge_structured=3),
+        called=[(CALLEE, ["check"], "COMPLETE"), (CALLEE, ["check", "sign-off"], "COMPLETE")],
+        iterations=[1, 2, 3, 4, 6],
+    ),
+    RunScenario(
+        "call-abort",
+        "wf-run-call",
+        scripted((on("check", "judge_structured"), step(3))),
+        ["draft", "review"],
+        "ABORT: Workflow aborted by step transition",
+        [AUTO, CALL],
+        _c(execute=2, report=1, judge_structured=1),
+        called=[(CALLEE, ["check"], "ABORT: Workflow aborted by step transition")],
+        iterations=[1, 2],
+    ),
+    RunScenario(
+        # The callee loops check -> sign-off until the root's max_steps (8) is spent
+        # inside it: the callee aborts, and so does the caller, with its reason.
+        "call-budget",
+        "wf-run-call",
+        scripted((on("sign-off", "judge_structured"), step(2))),
+        ["draft", "review"],
+        "ABORT: Max steps reached",
+        [AUTO, CALL],
+        _c(execute=8, report=4, judge_structured=7),
+        called=[(CALLEE, ["check", "sign-off"] * 3 + ["check"], "ABORT: Max steps reached")],
+        iterations=[1, 2],
+    ),
+    RunScenario(
+        "call-parallel",
+        "wf-run-call-parallel",
+        scripted(),
+        ["draft", "reviews"],
+        "COMPLETE",
+        [AUTO, AGG],
+        _c(execute=4, report=1, judge_structured=3),
+        members=[("reviews", ("deep-review", "quick-look"))],
+        called=[(CALLEE, ["check", "sign-off"], "COMPLETE")],
+        iterations=[1, 2],
+    ),
+    RunScenario(
+        # The member's callee returns needs_rework: the parallel step counts on from the
+        # callee's step, and the next draft takes the one after it.
+        "call-parallel-rework",
+        "wf-run-call-parallel",
+        scripted((on("check", "judge_structured", 1), step(2))),
+        ["draft", "reviews", "draft", "reviews"],
+        "COMPLETE",
+        [AUTO, AGG, AUTO, AGG],
+        _c(execute=7, report=2, judge_structured=5),
+        members=[("reviews", ("deep-review", "quick-look"))] * 2,
+        called=[(CALLEE, ["check"], "COMPLETE"), (CALLEE, ["check", "sign-off"], "COMPLETE")],
+        iterations=[1, 2, 4, 5],
     ),
 ]

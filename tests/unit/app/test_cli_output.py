@@ -45,3 +45,18 @@ def test_keepalive_comments_surface_only_when_asked():
     lines = [": keepalive", "", "event: x", "data: {}", ""]
     assert [e.event for e in parse_sse(lines)] == ["x"]
     assert [e.event for e in parse_sse(lines, comments=True)] == [KEEPALIVE, "x"]
+
+
+def test_a_workflow_call_shows_its_child_job_and_result():
+    started = {
+        "movement": "review",
+        "workflow": "peer-review",
+        "child_job_id": "c0ffee",
+        "iteration": 3,
+    }
+    line = describe_event({"kind": "call_started", "data": started})
+    assert line == "⤷ review: calls workflow peer-review as job c0ffee (from iteration 3)"
+    finished = {"movement": "review", "workflow": "peer-review", "result": "ABORT"}
+    finished |= {"status": "failed", "reason": "Max steps reached"}
+    line = describe_event({"kind": "call_finished", "data": finished})
+    assert line == "⤶ review: peer-review returned ABORT (failed): Max steps reached"

@@ -8,7 +8,10 @@ What the walk adds is only what the database, the queues and the worker's local
 actions do for the engine: numbering iterations, running a parallel movement's members
 (all of them, or the ones its `Fanout` names) between its two visits, feeding user
 inputs, and answering local calls (quality gates, workspace looks) from the script.
-(Team leaders are covered end to end only.)
+A workflow_call step walks its called workflow (`pieces.call_run.called_piece`) from
+the shared counter, the way the worker's child job runs it, and its end becomes the
+step's outcome (`pieces.call_run.call_outcome`). (Team leaders are covered end to end
+only.)
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from pieces import (
     phase1_prompt,
     route,
 )
+from pieces.call_run import ChildEnd, call_outcome, called_piece, over_budget
 from pieces.dynamic import Fanout
 from pieces.facet_select import FACET_SELECT
 from pieces.loops import history_of, judge_movement, judge_name
+from pieces.routing import max_reason
 from tests.piece_suite.scripted import ScriptedModel
 
 # (movement, run id, call) -> the reply text, a full Answer, or None (the script's default)
@@ -52,6 +57,14 @@ class Walk:
     members: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # per visit
     outputs: list[str] = field(default_factory=list)  # each top-level run's output
     named: list[tuple[str, str, str | None]] = field(default_factory=list)  # movement, kind, name
+    # Workflow calls: each called workflow as (workflow, path, end), in the order they
+    # ended (nested ones first); how this walk ended, for its caller.
+    called: list[tuple[str, list[str], str]] = field(default_factory=list)
+    used: int = 0  # the shared step counter at the end
+    iterations: list[int] = field(default_factory=list)  # each top-level run's iteration
+    returned: str | None = None
+    abort_kind: str | None = None
+    reason: str | None = None
 
 
 def _structured(call: Call, text: str) -> Any:
@@ -106,13 +119,50 @@ def simulate(
     respond: Responder | None = None,
     companions: bool = False,
     companion_rounds: int = 3,
+    start: int = 0,
+    _visit: _Visit | None = None,
+    _ids=None,
 ) -> Walk:
     model = ScriptedModel(dict(script))
     walk = Walk()
-    visit = _Visit(model, respond, walk)
+    visit = _visit or _Visit(model, respond, walk)
     runs: list[tuple[str, str, str | None]] = []
     name, kind, judge = piece.initial_movement, "agent", None
-    iteration, ids = 0, iter(range(1, 10_000))
+    iteration, ids = start, _ids or iter(range(1, 10_000))
+    guard = 0
+    if over_budget(piece, start):
+        walk.end, walk.used = f"ABORT: {max_reason(piece)}", start
+        walk.reason, walk.abort_kind = max_reason(piece), "iteration_limit"
+        return walk
+
+    def call(movement, before: int) -> tuple[Outcome, int]:
+        """Walk the called workflow from `before` steps used; its outcome and counter."""
+        child = called_piece(piece, movement)
+        inner = simulate(
+            child,
+            script,
+            interactive=interactive,
+            limit=limit,
+            respond=respond,
+            companions=companions,
+            companion_rounds=companion_rounds,
+            start=before,
+            _visit=visit,
+            _ids=ids,
+        )
+        walk.called.extend(inner.called)
+        walk.called.append((child.name, inner.path, inner.end))
+        status = "succeeded" if inner.end == "COMPLETE" else "failed"
+        end = ChildEnd(
+            status,
+            returned=inner.returned,
+            last_output=inner.outputs[-1] if inner.outputs else None,
+            reason=inner.reason,
+            abort_kind=inner.abort_kind,
+            steps_used=inner.used,
+        )
+        return call_outcome(movement, end, interactive), max(before, inner.used)
+
     inputs: list[str] = []
     previous_output: str | None = None
     selections: dict[str, dict] = {}  # the last selection of each step (this attempt)
@@ -145,8 +195,11 @@ def simulate(
         if chosen is not None and isinstance(chosen.structured, dict):
             selections[movement.name] = chosen.structured
 
-    while iteration < limit:
-        iteration += 1
+    while guard < limit:
+        guard += 1
+        current = piece.movement(name) if kind != "loop_judge" else None
+        if current is None or current.kind != "workflow_call":
+            iteration += 1
         ctx = PromptContext(
             task="scripted",
             iteration=iteration,
@@ -161,7 +214,11 @@ def simulate(
             movement = piece.movement(name)
         answers: list[Answer] = []
         run_id = f"run-{next(ids)}"
-        if movement.kind == "parallel":
+        # A call run carries the iteration its called workflow's first step takes.
+        walk.iterations.append(iteration + 1 if movement.kind == "workflow_call" else iteration)
+        if movement.kind == "workflow_call":
+            outcome, iteration = call(movement, iteration)
+        elif movement.kind == "parallel":
             spec = spec_for(movement, ctx, error_streak=streaks[movement.name])
             fanout = visit.run(spec, run_id, answers)
             if isinstance(fanout, Fanout):
@@ -173,10 +230,15 @@ def simulate(
                     }
                 results = []
                 sub_ctx = ctx.model_copy(update={"previous_response": None})
+                furthest = iteration
                 for sub in [m for m in movement.parallel if m.name in fanout.members]:
                     sub_answers: list[Answer] = []
-                    sub_spec = spec_for(sub, sub_ctx)
-                    out = visit.run(sub_spec, f"run-{next(ids)}", sub_answers)
+                    if sub.kind == "workflow_call":
+                        out, used = call(sub, iteration)
+                        furthest = max(furthest, used)
+                    else:
+                        sub_spec = spec_for(sub, sub_ctx)
+                        out = visit.run(sub_spec, f"run-{next(ids)}", sub_answers)
                     remember_facets(sub, sub_answers)
                     assert isinstance(out, Outcome)
                     rule = sub.rules[out.rule_index] if out.rule_index is not None else None
@@ -195,6 +257,7 @@ def simulate(
                 spec = replace(spec, participants=fanout.members, sub_results=tuple(results))
                 outcome = visit.run(spec, run_id, answers)
                 streaks[movement.name] = streaks[movement.name] + 1 if failed else 0
+                iteration = furthest
             else:
                 outcome = fanout
         else:
@@ -218,11 +281,13 @@ def simulate(
             natural_next=judge[2] if judge else None,
         )
         runs.append((movement.name, kind, decided.kind))
+        walk.used = iteration
         if decided.kind == "complete":
-            walk.end = "COMPLETE"
+            walk.end, walk.returned = "COMPLETE", decided.target
             return walk
         if decided.kind == "abort":
             walk.end = f"ABORT: {decided.reason}"
+            walk.reason, walk.abort_kind = decided.reason, decided.abort_kind
             return walk
         if decided.kind == "loop_judge":
             monitor = piece.loop_monitors[decided.monitor or 0]

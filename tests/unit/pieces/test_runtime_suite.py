@@ -78,6 +78,9 @@ def test_scenario(suite: PieceLibrary, scenario: RunScenario) -> None:
     assert dict(calls) == scenario.calls
     assert {k: v for k, v in result.calls.items() if k in LOCAL} == scenario.local
     assert result.members == scenario.members
+    assert result.called == scenario.called
+    if scenario.iterations is not None:
+        assert result.iterations == scenario.iterations
 
 
 def _prompts(suite, scenario_id: str, kind: str, movement: str | None = None) -> list[str]:
