@@ -11,7 +11,17 @@ import re
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Connection, DateTime, ForeignKey, Index, String, Text, Uuid, select
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Select,
+    String,
+    Text,
+    Uuid,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.contract import REFLECT_JOB, send
@@ -56,15 +66,9 @@ class JobReflection(db.Model):
 MAX_NOTE_CHARS = 500
 
 
-def notes_for(conn: Connection, owner_id: str, piece_name: str | None, budget: int) -> str | None:
-    """The owner's notes for this piece (and general ones), newest first, within `budget`.
-
-    Read on the caller's connection (the claim's or the handoff's transaction): the ORM
-    session would check a second connection out of the pool and keep it, idle in a
-    transaction, until the task ends, LLM call included."""
-    if budget <= 0:
-        return None
-    rows = conn.scalars(
+def notes_query(owner_id, piece_name) -> Select:
+    """The owner's notes for a piece (and general ones), newest first (at most 50)."""
+    return (
         select(Note.content)
         .where(
             Note.owner_id == owner_id,
@@ -73,9 +77,24 @@ def notes_for(conn: Connection, owner_id: str, piece_name: str | None, budget: i
         .order_by(Note.created_at.desc(), Note.id)
         .limit(50)
     )
+
+
+def notes_for(conn: Connection, owner_id: str, piece_name: str | None, budget: int) -> str | None:
+    """The owner's notes for this piece (and general ones), newest first, within `budget`.
+
+    Read on the caller's connection (the claim's or the handoff's transaction): the ORM
+    session would check a second connection out of the pool and keep it, idle in a
+    transaction, until the task ends, LLM call included."""
+    if budget <= 0:
+        return None
+    return format_notes(conn.scalars(notes_query(owner_id, piece_name)), budget)
+
+
+def format_notes(contents, budget: int) -> str | None:
+    """Notes (newest first) as the prompt's bullet list, as many as fit in `budget`."""
     lines: list[str] = []
     used = 0
-    for content in rows:
+    for content in contents:
         line = f"- {content.strip()}"
         if used + len(line) + 1 > budget:
             break

@@ -16,13 +16,14 @@ invariant 4). Callers never commit.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.engine import Connection
 
 from app.db import db
@@ -42,6 +43,7 @@ class Work:
         self.job_id: uuid.UUID | None = None
         self.job_status: str | None = None
         self.job_attempt: int | None = None
+        self.job: Any = None  # the locked job's row, with the columns the caller asked for
         self._events: list[dict[str, Any]] = []
         self._after: list[AfterCommit] = []
         self._discard = False
@@ -55,17 +57,14 @@ class Work:
         self.job_status, self.job_attempt = (row.status, row.attempt) if row else (None, None)
         return self.job_status
 
-    def lock_for_run(self, run_id: uuid.UUID) -> str | None:
-        """lock() for the job a movement run belongs to, in one statement."""
-        owner = select(_runs.c.job_id).where(_runs.c.id == run_id).scalar_subquery()
-        row = self.conn.execute(
-            select(_jobs.c.id, _jobs.c.status, _jobs.c.attempt)
-            .where(_jobs.c.id == owner)
-            .with_for_update()
-        ).first()
+    def lock_for_run(self, run_id: uuid.UUID, columns: tuple = ()) -> str | None:
+        """lock() for the job a movement run belongs to, in one statement; `columns`
+        (more of the job's columns) are read by the same statement into `self.job`."""
+        row = self.conn.execute(_lock_for_run(columns), {"run_id": run_id}).first()
         if row is None:
             return None
         self.job_id, self.job_status, self.job_attempt = row.id, row.status, row.attempt
+        self.job = row
         return self.job_status
 
     def event(self, kind: str, job_id: uuid.UUID | None = None, /, **data: Any) -> None:
@@ -91,18 +90,29 @@ class Work:
             self._events = []
 
 
+@functools.cache
+def _lock_for_run(columns: tuple) -> Select:
+    # Built once per column set: the statement and its cache key are reused (building
+    # them was a measurable share of a claim's CPU).
+    owner = select(_runs.c.job_id).where(_runs.c.id == bindparam("run_id")).scalar_subquery()
+    wanted = [_jobs.c.id, _jobs.c.status, _jobs.c.attempt]
+    wanted += [c for c in columns if c not in wanted]
+    return select(*wanted).where(_jobs.c.id == owner).with_for_update()
+
+
 @contextmanager
 def unit_of_work(
-    job_id: uuid.UUID | None = None, *, run_id: uuid.UUID | None = None
+    job_id: uuid.UUID | None = None, *, run_id: uuid.UUID | None = None, read: tuple = ()
 ) -> Iterator[Work]:
-    """A transaction that locks the job (given directly or through one of its runs)."""
+    """A transaction that locks the job (given directly or through one of its runs:
+    then `read` names more job columns the locking statement returns in `work.job`)."""
     session = db.session
     work = Work(session.connection())
     try:
         if job_id is not None:
             work.lock(job_id)
         elif run_id is not None:
-            work.lock_for_run(run_id)
+            work.lock_for_run(run_id, read)
         yield work
         if work._discard:
             session.rollback()

@@ -32,6 +32,7 @@ from pieces.loops import judge_movement
 from pieces.team import part_movement
 from tasks.agent_host import AgentSpec, load_agent
 from tasks.engine import reads
+from tasks.engine.context import prompt_texts
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def movement_for(piece: Piece, run) -> Movement:
 
 def claim_run(run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed | None:
     """Claim `run_id` for `owner`; None when there is nothing (more) to do here."""
-    with unit_of_work(run_id=run_id) as work:
+    with unit_of_work(run_id=run_id, read=reads.JOB_FACTS) as work:
         claimed = _claim(work, run_id, owner, settings)
     if isinstance(claimed, _Hop):
         # Not this queue's work: the claim was rolled back; hand the (still pending)
@@ -113,7 +114,7 @@ def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed |
         log.info("run %s: job is %s; not running it", run_id, work.job_status)
         work.discard()
         return None
-    job = reads.job_facts(work.conn, work.job_id)
+    job = work.job  # read by the locking statement
     piece = pieces.get(work.conn, job.id)
     row = claim(work, run_id, owner, settings.movement_lease_seconds)
     if row is None:
@@ -125,8 +126,14 @@ def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed |
     if agent is not None and agent.dedicated and row.tier != agent.queue:
         work.discard()
         return _Hop(row.name, agent.queue)
-    if work.job_status == JobStatus.QUEUED:
-        move_job(work, job.id, JobStatus.QUEUED, JobStatus.RUNNING)
+    # The job's current movement, set with its start when it starts (one statement).
+    current = {}
+    if row.visits == 1 and row.parent_run_id is None:
+        current = dict(current_movement=row.name, current_activity=f"running {row.name}")
+    if work.job_status == JobStatus.QUEUED and move_job(
+        work, job.id, JobStatus.QUEUED, JobStatus.RUNNING, **current
+    ):
+        current = {}
     answers, next_seq = ([], 1)
     # Recorded phases exist on a later visit, on a re-run (it carries its timed-out
     # predecessor's), and on a parent that collects its children's answers.
@@ -146,26 +153,13 @@ def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed |
     if row.kind == "parallel":
         _parallel(work.conn, claimed)
         if claimed.participants is None:
-            claimed.context = _context(work.conn, settings, claimed)
+            _context(work.conn, settings, claimed, None)
     else:
-        claimed.context = _context(work.conn, settings, claimed)
+        _context(work.conn, settings, claimed, movement.conversation_key)
         if movement.dynamic_facets is not None:
             claimed.previous_selection = reads.previous_selection(work.conn, row, FACET_SELECT)
-        claimed.history = reads.conversation(
-            work.conn,
-            job.id,
-            row.attempt,
-            movement.conversation_key,
-            settings.conversation_max_turns,
-            settings.conversation_max_chars,
-        )
-    if row.visits == 1 and row.parent_run_id is None:
-        set_values(
-            work,
-            job.id,
-            current_movement=row.name,
-            current_activity=f"running {row.name}",
-        )
+    if current:
+        set_values(work, job.id, **current)
     if row.visits == 1:
         work.event(
             "movement_started",
@@ -223,29 +217,34 @@ def _parallel(conn, claimed: Claimed) -> None:
         claimed.previous_selection = reads.previous_selection(conn, run, "")
 
 
-def _context(conn, settings: Settings, claimed: Claimed) -> PromptContext:
-    from app.notes import REFLECTION_KIND, notes_for
+def _context(conn, settings: Settings, claimed: Claimed, session_key: str | None) -> None:
+    """The prompt context (and the conversation of `session_key`), in one query."""
+    from app.notes import REFLECTION_KIND
 
     run, job = claimed.run, claimed.job
-    inputs, reports, handoff = reads.attempt_texts(conn, job.id, run.attempt)
-    notes = None
-    if job.task_kind != REFLECTION_KIND:
-        notes = notes_for(conn, job.owner_id, job.piece_name, settings.notes_max_chars)
-    previous = None
-    if run.parent_run_id is None or claimed.piece.dialect == "piece":
-        previous = reads.previous_output(conn, run)
-    return PromptContext(
+    texts = prompt_texts(
+        conn,
+        job,
+        run,
+        notes_budget=settings.notes_max_chars if job.task_kind != REFLECTION_KIND else None,
+        previous=run.parent_run_id is None or claimed.piece.dialect == "piece",
+        session_key=session_key,
+        max_turns=settings.conversation_max_turns,
+        max_chars=settings.conversation_max_chars,
+    )
+    claimed.history = texts.history
+    claimed.context = PromptContext(
         task=job.instruction,
         iteration=run.iteration,
         movement_iteration=run.movement_iteration,
-        previous_response=previous,
-        user_inputs=inputs,
-        reports=reports,
+        previous_response=texts.previous,
+        user_inputs=texts.inputs,
+        reports=texts.reports,
         report_dir=str(claimed.workspace / reports_folder(job)),
         working_dir=str(claimed.workspace),
         cycle_count=run.cycle_count or 0,
-        notes=notes,
-        retry_note=handoff,
+        notes=texts.notes,
+        retry_note=texts.handoff,
         interactive=job.interactive,
         vars=claimed.piece.vars,
     )

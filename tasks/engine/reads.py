@@ -1,9 +1,8 @@
 """What a claimed run needs to know, read inside its claim transaction.
 
-Reads only: the job's facts, its piece (parsed once per job and cached in the worker),
-the prompt context of this attempt (previous response, user inputs, reports, handoff,
-the owner's notes), the conversation of a session key, the run's recorded phases, and
-a parallel parent's sub-movement results.
+Reads only: the job's facts (JOB_FACTS, read by the claim's locking statement), the
+run's recorded phases, a parallel parent's sub-movement results, the loop history and
+earlier visits. The prompt context and conversation are one query (tasks.engine.context).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from app.ledger import HANDOFF, INPUT, REPORT
 from app.models import Job, JobArtifact, MovementRun, RunPhase
 from app.status import RunStatus
 from pieces import Answer, SubResult
@@ -42,90 +40,6 @@ JOB_FACTS = (
     _jobs.c.visibility,
     _jobs.c.parent_job_id,
 )
-
-
-def job_facts(conn: Connection, job_id: uuid.UUID):
-    return conn.execute(select(*JOB_FACTS).where(_jobs.c.id == job_id)).first()
-
-
-def attempt_texts(
-    conn: Connection, job_id: uuid.UUID, attempt: int
-) -> tuple[list[str], dict[str, str], str | None]:
-    """(user inputs, latest report per name, the previous attempt's handoff), one query."""
-    rows = conn.execute(
-        select(_artifacts.c.kind, _artifacts.c.name, _artifacts.c.content, _artifacts.c.attempt)
-        .where(
-            _artifacts.c.job_id == job_id,
-            _artifacts.c.attempt.in_((attempt, attempt - 1)),
-            _artifacts.c.kind.in_((REPORT, INPUT, HANDOFF)),
-        )
-        .order_by(_artifacts.c.created_at, _artifacts.c.id)
-    )
-    inputs: list[str] = []
-    reports: dict[str, str] = {}
-    handoff = None
-    for row in rows:
-        if row.kind == HANDOFF:
-            if row.attempt == attempt - 1:
-                handoff = row.content
-        elif row.attempt != attempt:
-            continue
-        elif row.kind == REPORT:
-            reports[row.name] = row.content  # oldest first: the latest wins
-        else:
-            inputs.append(row.content)
-    return inputs, reports, handoff
-
-
-def previous_output(conn: Connection, run) -> str | None:
-    """The output of the top-level run just before this one in the attempt (TAKT's
-    lastOutput: any movement, a parallel movement's aggregate, a loop judge)."""
-    return conn.execute(
-        select(_runs.c.output)
-        .where(
-            _runs.c.job_id == run.job_id,
-            _runs.c.attempt == run.attempt,
-            _runs.c.parent_run_id.is_(None),
-            _runs.c.iteration < run.iteration,
-            _runs.c.output.is_not(None),
-        )
-        .order_by(_runs.c.iteration.desc())
-        .limit(1)
-    ).scalar()
-
-
-def conversation(
-    conn: Connection, job_id: uuid.UUID, attempt: int, key: str, max_turns: int, max_chars: int
-) -> list[dict[str, str]]:
-    """The messages a session key has exchanged in this attempt, bounded.
-
-    Newest turns are kept first, up to `max_turns` exchanges and `max_chars` characters;
-    a turn that started the conversation over (`resets`) is the oldest one kept.
-    """
-    rows = conn.execute(
-        select(_phases.c.prompt, _phases.c.answer, _phases.c.resets)
-        .where(
-            _phases.c.job_id == job_id,
-            _phases.c.attempt == attempt,
-            _phases.c.session_key == key,
-        )
-        .order_by(_phases.c.id.desc())
-        .limit(max_turns)
-    )
-    turns: list[tuple[str, str]] = []
-    used = 0
-    for row in rows:
-        size = len(row.prompt) + len(row.answer)
-        if used + size > max_chars:
-            break
-        turns.append((row.prompt, row.answer))
-        used += size
-        if row.resets:
-            break
-    messages: list[dict[str, str]] = []
-    for prompt, answer in reversed(turns):
-        messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
-    return messages
 
 
 def recorded_answers(conn: Connection, run_id: uuid.UUID) -> tuple[list[Answer], int]:
