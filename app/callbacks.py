@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from sqlalchemy import select
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from agents import net
@@ -197,9 +196,8 @@ def job_payload(job) -> dict[str, Any]:
 
 def schedule_callback(work, job_id: uuid.UUID, status: str) -> None:
     """Job-end hook: a job with a callback_url has its result delivered after commit."""
-    from app.models import Job
-
-    url = work.conn.execute(select(Job.callback_url).where(Job.id == job_id)).scalar()
+    job = work.ended_job(job_id)
+    url = job.callback_url if job is not None else None
     if not url:
         return
     work.event("callback_scheduled", job_id, status=status)

@@ -80,15 +80,7 @@ def spawn_call(
 
 def call_ended(work: Work, job_id: uuid.UUID, status: str) -> None:
     """Job-end hook: a called workflow ended; wake the run that called it."""
-    child = work.conn.execute(
-        select(
-            _jobs.c.call_run_id,
-            _jobs.c.parent_job_id,
-            _jobs.c.piece_name,
-            _jobs.c.returned,
-            _jobs.c.abort_reason,
-        ).where(_jobs.c.id == job_id)
-    ).first()
+    child = work.ended_job(job_id)
     if child is None or child.call_run_id is None or child.parent_job_id is None:
         return
     # Child after parent would deadlock with a caller that is cancelling its children;

@@ -161,9 +161,7 @@ def reflect_when_done(work, job_id: uuid.UUID, status: str) -> None:
     `enqueue_reflections` sweep catches whatever this misses."""
     from flask import current_app
 
-    from app.models import Job
-
-    job = db.session.get(Job, job_id)
+    job = work.ended_job(job_id)
     if job is None:
         return
     if job.task_kind == REFLECTION_KIND:

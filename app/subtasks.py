@@ -19,7 +19,15 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.config import Settings
-from app.ledger import INPUT, Work, add_artifact, cancel, create, resume, unit_of_work
+from app.ledger import (
+    INPUT,
+    Work,
+    add_artifact,
+    cancel,
+    create,
+    resume,
+    unit_of_work,
+)
 from app.models import Job
 from app.status import JOB_TERMINAL, JobStatus
 from pieces import Movement, Piece
@@ -123,17 +131,7 @@ def spawn(
 
 def child_ended(work: Work, job_id: uuid.UUID, status: str) -> None:
     """Job-end hook: tell the parent, and resume it when its last child has ended."""
-    row = work.conn.execute(
-        select(
-            _jobs.c.parent_job_id,
-            _jobs.c.payload,
-            _jobs.c.subtask_index,
-            _jobs.c.result,
-            _jobs.c.error_summary,
-            _jobs.c.abort_reason,
-            _jobs.c.call_run_id,
-        ).where(_jobs.c.id == job_id)
-    ).first()
+    row = work.ended_job(job_id)
     # A called workflow is not a subtask: app.calls wakes the run that called it.
     if row is None or row.parent_job_id is None or row.call_run_id is not None:
         return

@@ -19,6 +19,7 @@ from app.ledger.jobs import (
     start_attempt,
     start_movement,
     succeed,
+    token_values,
 )
 from app.ledger.jobs import move as move_job
 from app.ledger.runs import (
@@ -26,6 +27,7 @@ from app.ledger.runs import (
     IllegalTransition,
     cancel_open,
     claim,
+    end_run,
     insert_run,
     record_phase,
     renew_leases,
@@ -51,6 +53,7 @@ __all__ = [
     "claim",
     "create",
     "end_read",
+    "end_run",
     "fail_attempt",
     "insert_run",
     "job_ended",
@@ -66,6 +69,7 @@ __all__ = [
     "start_attempt",
     "start_movement",
     "succeed",
+    "token_values",
     "touch",
     "unit_of_work",
 ]

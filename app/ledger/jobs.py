@@ -56,15 +56,20 @@ def set_values(w: Work, job_id: uuid.UUID, **values: Any) -> None:
     w.conn.execute(update(_jobs).where(_jobs.c.id == job_id).values(**values))
 
 
+def token_values(tokens_in: int, tokens_out: int) -> dict[str, Any]:
+    """The job columns that add a visit's tokens (for set_values), none when zero."""
+    if not (tokens_in or tokens_out):
+        return {}
+    return {
+        "tokens_in": _jobs.c.tokens_in + tokens_in,
+        "tokens_out": _jobs.c.tokens_out + tokens_out,
+    }
+
+
 def add_tokens(w: Work, job_id: uuid.UUID, tokens_in: int, tokens_out: int) -> None:
-    if tokens_in or tokens_out:
-        w.conn.execute(
-            update(_jobs)
-            .where(_jobs.c.id == job_id)
-            .values(
-                tokens_in=_jobs.c.tokens_in + tokens_in, tokens_out=_jobs.c.tokens_out + tokens_out
-            )
-        )
+    values = token_values(tokens_in, tokens_out)
+    if values:
+        w.conn.execute(update(_jobs).where(_jobs.c.id == job_id).values(**values))
 
 
 def add_artifact(
@@ -249,8 +254,12 @@ def resume(w: Work, job_id: uuid.UUID, waiting: JobStatus, reason: str) -> bool:
 
 def job_ended(w: Work, job_id: uuid.UUID, status: str) -> None:
     """Run the job-end hooks (registered in create_app) inside this unit of work."""
-    for hook in current_app.extensions.get("legato.job_end_hooks", ()):
-        hook(w, job_id, status)
+    w.ended[job_id] = None  # the hooks share one read of the ended job (Work.ended_job)
+    try:
+        for hook in current_app.extensions.get("legato.job_end_hooks", ()):
+            hook(w, job_id, status)
+    finally:
+        w.ended.pop(job_id, None)
 
 
 def succeed(

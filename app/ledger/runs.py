@@ -70,6 +70,54 @@ def move(
     return w.conn.execute(stmt).rowcount == 1
 
 
+def end_run(
+    w: Work,
+    run_id: uuid.UUID,
+    target: RunStatus,
+    *,
+    held_by: str,
+    phases: list[dict[str, Any]],
+    **values: Any,
+) -> Any | None:
+    """running -> `target` for the lease holder, recording the visit's last `phases`.
+
+    One guarded UPDATE that also sets the run's totals (its phases recorded before plus
+    these) and returns them (tokens_in, tokens_out, latency_ms); the phases are inserted
+    after it, only when it matched. None: the lease was lost, nothing was written.
+    """
+    _expected(RunStatus.RUNNING, target)
+    if target in RUN_TERMINAL:
+        values.setdefault("finished_at", utcnow())
+        values.setdefault("lease_expires_at", None)
+    totals = {
+        column: _recorded(run_id, column) + sum(p.get(column, 0) for p in phases)
+        for column in ("tokens_in", "tokens_out", "latency_ms")
+    }
+    stmt = (
+        update(_runs)
+        .where(
+            _runs.c.id == run_id,
+            _runs.c.status == RunStatus.RUNNING.value,
+            _runs.c.lease_owner == held_by,
+        )
+        .values(status=target.value, updated_at=utcnow(), **totals, **values)
+        .returning(_runs.c.tokens_in, _runs.c.tokens_out, _runs.c.latency_ms)
+    )
+    ended = w.conn.execute(stmt).first()
+    if ended is not None:
+        insert_phases(w, run_id, phases)
+    return ended
+
+
+def _recorded(run_id: uuid.UUID, column: str):
+    """The sum of a run's recorded phases' `column` (a scalar subquery)."""
+    return (
+        select(func.coalesce(func.sum(_phases.c[column]), 0))
+        .where(_phases.c.run_id == run_id)
+        .scalar_subquery()
+    )
+
+
 def insert_run(
     w: Work,
     *,
@@ -86,12 +134,13 @@ def insert_run(
     **values: Any,
 ) -> uuid.UUID:
     if movement_iteration is None:
-        earlier = w.conn.execute(
-            select(func.count())
+        # Counted by the INSERT itself (one statement instead of a count and an insert).
+        movement_iteration = (
+            select(func.count() + 1)
             .select_from(_runs)
             .where(_runs.c.job_id == job_id, _runs.c.attempt == attempt, _runs.c.name == name)
-        ).scalar_one()
-        movement_iteration = earlier + 1
+            .scalar_subquery()
+        )
     run_id = uuid.uuid4()
     w.conn.execute(
         insert(_runs).values(
@@ -203,3 +252,13 @@ def record_phase(w: Work, run_id: uuid.UUID, owner: str | None, row: dict[str, A
             return False
     w.conn.execute(insert(_phases).values(run_id=run_id, **row))
     return True
+
+
+def insert_phases(w: Work, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+    """Phases of a run whose lease the caller has just checked, one INSERT per set of
+    columns (usually one: the rows of a visit have the same keys)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append({"run_id": run_id, **row})
+    for group in groups.values():
+        w.conn.execute(insert(_phases), group)

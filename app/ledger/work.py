@@ -35,6 +35,23 @@ AfterCommit = Callable[[], None]
 _jobs, _runs, _events = Job.__table__, MovementRun.__table__, JobEvent.__table__
 
 
+# What the job-end hooks read about the job that ended.
+ENDED_COLUMNS = (
+    _jobs.c.task_kind,
+    _jobs.c.callback_url,
+    _jobs.c.parent_job_id,
+    _jobs.c.payload,
+    _jobs.c.subtask_index,
+    _jobs.c.result,
+    _jobs.c.error_summary,
+    _jobs.c.abort_reason,
+    _jobs.c.call_run_id,
+    _jobs.c.piece_name,
+    _jobs.c.returned,
+)
+_ENDED = select(*ENDED_COLUMNS).where(_jobs.c.id == bindparam("job_id"))
+
+
 class Work:
     """What a unit of work may touch: its connection, events, after-commit actions."""
 
@@ -44,6 +61,7 @@ class Work:
         self.job_status: str | None = None
         self.job_attempt: int | None = None
         self.job: Any = None  # the locked job's row, with the columns the caller asked for
+        self.ended: dict[uuid.UUID, Any] = {}  # jobs whose end hooks run (ledger.jobs)
         self._events: list[dict[str, Any]] = []
         self._after: list[AfterCommit] = []
         self._discard = False
@@ -66,6 +84,17 @@ class Work:
         self.job_id, self.job_status, self.job_attempt = row.id, row.status, row.attempt
         self.job = row
         return self.job_status
+
+    def ended_job(self, job_id: uuid.UUID) -> Any:
+        """The row (ENDED_COLUMNS) of a job whose end hooks run (ledger.jobs.job_ended),
+        read once for all of them: each hook reading it again was a statement per hook
+        at every job end."""
+        row = self.ended.get(job_id)
+        if row is None:
+            row = self.conn.execute(_ENDED, {"job_id": job_id}).first()
+            if job_id in self.ended:
+                self.ended[job_id] = row
+        return row
 
     def event(self, kind: str, job_id: uuid.UUID | None = None, /, **data: Any) -> None:
         """Append to a job's event log when this unit commits."""

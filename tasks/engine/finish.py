@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
 
 from agents.llm import LLMError
 from app.ledger import (
@@ -22,13 +21,13 @@ from app.ledger import (
     Dispatch,
     add_artifact,
     add_tokens,
+    end_run,
     fail_attempt,
     move_job,
-    move_run,
-    record_phase,
     set_values,
     start_movement,
     succeed,
+    token_values,
     unit_of_work,
 )
 from app.ledger.traces import record_llm_calls
@@ -48,16 +47,6 @@ from tasks.engine.workspace import commit_run
 log = logging.getLogger(__name__)
 PREVIEW_CHARS = 400
 _runs, _phases = MovementRun.__table__, RunPhase.__table__
-
-
-def _totals(conn, run_id) -> Any:
-    return conn.execute(
-        select(
-            func.coalesce(func.sum(_phases.c.tokens_in), 0).label("tokens_in"),
-            func.coalesce(func.sum(_phases.c.tokens_out), 0).label("tokens_out"),
-            func.coalesce(func.sum(_phases.c.latency_ms), 0).label("latency_ms"),
-        ).where(_phases.c.run_id == run_id)
-    ).one()
 
 
 def _mark_decision(rows: list[dict], outcome: Outcome) -> None:
@@ -90,14 +79,15 @@ def finish(
         if work.job_status != JobStatus.RUNNING:
             work.discard()
             return "job-not-running"
-        for row in rows:
-            if not record_phase(work, run.id, claimed.owner, row):
-                work.discard()
-                return "lost"
         decided: Route | None = None
         used = _steps_used(work.conn, claimed)
         if run.parent_run_id is None:
-            history = reads.loop_history(work.conn, run.job_id, run.attempt, run.iteration)
+            # The loop history is read only when a monitor may look at it.
+            history = (
+                reads.loop_history(work.conn, run.job_id, run.attempt, run.iteration)
+                if piece.loop_monitors
+                else ()
+            )
             decided = route(
                 piece,
                 movement,
@@ -107,14 +97,14 @@ def finish(
                 loop_judge=run.kind == "loop_judge",
                 natural_next=run.natural_next,
             )
-        totals = _totals(work.conn, run.id)
         failed = outcome.status == "error"
-        moved = move_run(
+        # The last phases are recorded with the run's end, guarded by the lease.
+        totals = end_run(
             work,
             run.id,
-            RunStatus.RUNNING,
             RunStatus.FAILED if failed else RunStatus.COMPLETED,
             held_by=claimed.owner,
+            phases=rows,
             output=outcome.content,
             matched_rule=outcome.rule_index,
             matched_condition=rule.condition if rule else None,
@@ -123,30 +113,26 @@ def finish(
             # A member's failed quality gate is told to its parent through its route.
             route=decided.kind if decided else ("quality_gate" if outcome.gate_failed else None),
             error=outcome.failure,
-            tokens_in=totals.tokens_in,
-            tokens_out=totals.tokens_out,
-            latency_ms=totals.latency_ms,
             model=rows[-1]["model"] if rows else None,
             workspace_commit=commit,
             # A call (or a parallel step with called members) used the steps its called
             # workflows took: the shared counter goes on from there (pieces/call_run.py).
             **({"spec": {**(run.spec or {}), "steps_used": used}} if used != run.iteration else {}),
         )
-        if not moved:
+        if totals is None:
             work.discard()
             log.info("run %s: lease lost before completion; output discarded", run.id)
             return "lost"
         record_llm_calls(work, llm_calls)
-        add_tokens(
-            work, run.job_id, sum(r["tokens_in"] for r in rows), sum(r["tokens_out"] for r in rows)
-        )
+        tokens = (sum(r["tokens_in"] for r in rows), sum(r["tokens_out"] for r in rows))
         for name, content in outcome.reports.items():
             add_artifact(work, run.job_id, REPORT, name, content, run.attempt, run.id)
         _events(work, claimed, outcome, rows, rule, decided, totals)
         if run.parent_run_id is not None:
+            add_tokens(work, run.job_id, *tokens)
             wake_parent(work, run.parent_run_id)
             return "completed" if not failed else "failed"
-        return apply_route(work, claimed, outcome, decided, used)
+        return apply_route(work, claimed, outcome, decided, used, tokens)
 
 
 def _steps_used(conn, claimed: Claimed) -> int:
@@ -194,11 +180,20 @@ def _events(work, claimed, outcome, rows, rule, decided, totals) -> None:
 
 
 def apply_route(
-    work, claimed: Claimed, outcome: Outcome, decided: Route, used: int | None = None
+    work,
+    claimed: Claimed,
+    outcome: Outcome,
+    decided: Route,
+    used: int | None = None,
+    tokens: tuple[int, int] = (0, 0),
 ) -> str:
+    """Apply the route; `tokens` (the visit's, not yet added to the job) are added with
+    the job's next update."""
     run, piece, job = claimed.run, claimed.piece, claimed.job
     job_id = run.job_id
     used = run.iteration if used is None else used
+    if decided.kind in ("complete", "abort"):
+        add_tokens(work, job_id, *tokens)
     if decided.kind == "complete":
         # A `return:` rule ends a called workflow with its label (Route.target).
         succeed(work, job_id, outcome.content, returned=decided.target)
@@ -248,7 +243,13 @@ def apply_route(
         kind=kind,
         **values,
     )
-    set_values(work, job_id, current_movement=name, current_activity=f"queued {name}")
+    set_values(
+        work,
+        job_id,
+        current_movement=name,
+        current_activity=f"queued {name}",
+        **token_values(*tokens),
+    )
     if decided.kind in ("wait_input", "wait_answer"):
         question = None
         if decided.kind == "wait_answer" and outcome.pause == "human":
