@@ -19,7 +19,6 @@ from app.ledger.jobs import (
     start_attempt,
     start_movement,
     succeed,
-    token_values,
 )
 from app.ledger.jobs import move as move_job
 from app.ledger.runs import (
@@ -69,7 +68,6 @@ __all__ = [
     "start_attempt",
     "start_movement",
     "succeed",
-    "token_values",
     "touch",
     "unit_of_work",
 ]

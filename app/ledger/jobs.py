@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, func, insert, select, update
+from sqlalchemy.sql import ClauseElement
 
 import app.ledger.runs as run_ledger
 from app.db import utcnow, utcnow_plus
@@ -51,25 +52,36 @@ def move(
     return moved
 
 
-def set_values(w: Work, job_id: uuid.UUID, **values: Any) -> None:
-    """Non-status columns (current activity, movement) of a locked job."""
-    w.conn.execute(update(_jobs).where(_jobs.c.id == job_id).values(**values))
+# Prebuilt: the columns to SET come from the parameters' keys, so the statement (and its
+# cache key) is built once instead of on every call.
+_SET = update(_jobs).where(_jobs.c.id == bindparam("b_job_id"))
+_SET_AND_ADD = _SET.values(
+    tokens_in=_jobs.c.tokens_in + bindparam("b_tokens_in", type_=BigInteger),
+    tokens_out=_jobs.c.tokens_out + bindparam("b_tokens_out", type_=BigInteger),
+)
 
 
-def token_values(tokens_in: int, tokens_out: int) -> dict[str, Any]:
-    """The job columns that add a visit's tokens (for set_values), none when zero."""
-    if not (tokens_in or tokens_out):
-        return {}
-    return {
-        "tokens_in": _jobs.c.tokens_in + tokens_in,
-        "tokens_out": _jobs.c.tokens_out + tokens_out,
-    }
+def set_values(
+    w: Work, job_id: uuid.UUID, *, tokens: tuple[int, int] = (0, 0), **values: Any
+) -> None:
+    """Non-status columns (current activity, movement) of a locked job; `tokens`
+    (in, out) are added to its totals by the same statement."""
+    if any(isinstance(v, ClauseElement) for v in values.values()):
+        stmt = update(_jobs).where(_jobs.c.id == job_id).values(**values)
+        w.conn.execute(stmt)
+        values = {}
+        if not any(tokens):
+            return
+    params = {"b_job_id": job_id, **values}
+    if any(tokens):
+        params.update(b_tokens_in=tokens[0], b_tokens_out=tokens[1])
+        w.conn.execute(_SET_AND_ADD, params)
+    elif values:
+        w.conn.execute(_SET, params)
 
 
 def add_tokens(w: Work, job_id: uuid.UUID, tokens_in: int, tokens_out: int) -> None:
-    values = token_values(tokens_in, tokens_out)
-    if values:
-        w.conn.execute(update(_jobs).where(_jobs.c.id == job_id).values(**values))
+    set_values(w, job_id, tokens=(tokens_in, tokens_out))
 
 
 def add_artifact(

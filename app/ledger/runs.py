@@ -11,7 +11,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    case,
+    func,
+    insert,
+    null,
+    select,
+    update,
+)
 
 from app.contract import send_run
 from app.db import utcnow, utcnow_plus
@@ -86,36 +98,61 @@ def end_run(
     after it, only when it matched. None: the lease was lost, nothing was written.
     """
     _expected(RunStatus.RUNNING, target)
-    if target in RUN_TERMINAL:
-        values.setdefault("finished_at", utcnow())
-        values.setdefault("lease_expires_at", None)
-    totals = {
-        column: _recorded(run_id, column) + sum(p.get(column, 0) for p in phases)
-        for column in ("tokens_in", "tokens_out", "latency_ms")
-    }
-    stmt = (
-        update(_runs)
-        .where(
-            _runs.c.id == run_id,
-            _runs.c.status == RunStatus.RUNNING.value,
-            _runs.c.lease_owner == held_by,
-        )
-        .values(status=target.value, updated_at=utcnow(), **totals, **values)
-        .returning(_runs.c.tokens_in, _runs.c.tokens_out, _runs.c.latency_ms)
-    )
-    ended = w.conn.execute(stmt).first()
+    if target not in RUN_TERMINAL:
+        raise IllegalTransition(f"end_run to {target}")
+    params = {f"add_{c}": sum(p.get(c, 0) for p in phases) for c in _TOTALS}
+    params.update(b_run_id=run_id, b_owner=held_by, b_status=target.value)
+    # The other columns are SET from the parameters' keys (the statement stays prebuilt).
+    ended = w.conn.execute(_END_RUN, {**values, **params}).first()
     if ended is not None:
         insert_phases(w, run_id, phases)
     return ended
 
 
-def _recorded(run_id: uuid.UUID, column: str):
+_TOTALS = ("tokens_in", "tokens_out", "latency_ms")
+
+
+def _recorded(column: str):
     """The sum of a run's recorded phases' `column` (a scalar subquery)."""
     return (
         select(func.coalesce(func.sum(_phases.c[column]), 0))
-        .where(_phases.c.run_id == run_id)
+        .where(_phases.c.run_id == bindparam("b_run_id"))
         .scalar_subquery()
     )
+
+
+_END_RUN = (
+    update(_runs)
+    .where(
+        _runs.c.id == bindparam("b_run_id"),
+        _runs.c.status == RunStatus.RUNNING.value,
+        _runs.c.lease_owner == bindparam("b_owner", type_=String),
+    )
+    .values(
+        status=bindparam("b_status", type_=String),
+        updated_at=utcnow(),
+        finished_at=utcnow(),
+        lease_expires_at=None,
+        **{c: _recorded(c) + bindparam(f"add_{c}", type_=Integer) for c in _TOTALS},
+    )
+    .returning(*(_runs.c[c] for c in _TOTALS))
+)
+
+
+_INSERT_RUN = insert(_runs).values(
+    movement_iteration=func.coalesce(
+        bindparam("b_movement_iteration", type_=Integer),
+        select(func.count() + 1)
+        .select_from(_runs)
+        .where(
+            _runs.c.job_id == bindparam("b_job_id"),
+            _runs.c.attempt == bindparam("b_attempt"),
+            _runs.c.name == bindparam("b_name"),
+        )
+        .scalar_subquery(),
+    ),
+    started_at=case((bindparam("b_started", type_=Boolean), utcnow()), else_=null()),
+)
 
 
 def insert_run(
@@ -133,36 +170,44 @@ def insert_run(
     retry_count: int = 0,
     **values: Any,
 ) -> uuid.UUID:
-    if movement_iteration is None:
-        # Counted by the INSERT itself (one statement instead of a count and an insert).
-        movement_iteration = (
-            select(func.count() + 1)
-            .select_from(_runs)
-            .where(_runs.c.job_id == job_id, _runs.c.attempt == attempt, _runs.c.name == name)
-            .scalar_subquery()
-        )
     run_id = uuid.uuid4()
-    w.conn.execute(
-        insert(_runs).values(
-            id=run_id,
-            job_id=job_id,
-            attempt=attempt,
-            name=name,
-            kind=kind,
-            parent_run_id=parent_run_id,
-            iteration=iteration,
-            movement_iteration=movement_iteration,
-            status=status.value,
-            tier=tier,
-            retry_count=retry_count,
-            tokens_in=0,
-            tokens_out=0,
-            visits=0,
-            started_at=utcnow() if status != RunStatus.PENDING else None,
-            **values,
-        )
+    params = dict(
+        id=run_id,
+        job_id=job_id,
+        attempt=attempt,
+        name=name,
+        kind=kind,
+        parent_run_id=parent_run_id,
+        iteration=iteration,
+        status=status.value,
+        tier=tier,
+        retry_count=retry_count,
+        tokens_in=0,
+        tokens_out=0,
+        visits=0,
+        **values,
     )
+    # Not counted when given; counted by the INSERT itself otherwise (one statement).
+    params.update(b_job_id=job_id, b_attempt=attempt, b_name=name)
+    params["b_movement_iteration"] = movement_iteration
+    params["b_started"] = status != RunStatus.PENDING
+    w.conn.execute(_INSERT_RUN, params)
     return run_id
+
+
+_CLAIM = (
+    update(_runs)
+    .where(_runs.c.id == bindparam("b_run_id"), _runs.c.status == RunStatus.PENDING.value)
+    .values(
+        status=RunStatus.RUNNING.value,
+        lease_owner=bindparam("b_owner", type_=String),
+        lease_expires_at=utcnow_plus(bindparam("b_lease", type_=Float)),
+        started_at=func.coalesce(_runs.c.started_at, utcnow()),
+        visits=_runs.c.visits + 1,
+        updated_at=utcnow(),
+    )
+    .returning(*_runs.c)
+)
 
 
 def claim(w: Work, run_id: uuid.UUID, owner: str, lease_seconds: float):
@@ -170,20 +215,8 @@ def claim(w: Work, run_id: uuid.UUID, owner: str, lease_seconds: float):
 
     Returns the claimed row (every column) or None when it was not pending.
     """
-    stmt = (
-        update(_runs)
-        .where(_runs.c.id == run_id, _runs.c.status == RunStatus.PENDING.value)
-        .values(
-            status=RunStatus.RUNNING.value,
-            lease_owner=owner,
-            lease_expires_at=utcnow_plus(lease_seconds),
-            started_at=func.coalesce(_runs.c.started_at, utcnow()),
-            visits=_runs.c.visits + 1,
-            updated_at=utcnow(),
-        )
-        .returning(*_runs.c)
-    )
-    return w.conn.execute(stmt).first()
+    params = {"b_run_id": run_id, "b_owner": owner, "b_lease": float(lease_seconds)}
+    return w.conn.execute(_CLAIM, params).first()
 
 
 def renew_leases(w: Work, owners: list[str], lease_seconds: float) -> set[uuid.UUID]:
@@ -261,4 +294,7 @@ def insert_phases(w: Work, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> Non
     for row in rows:
         groups.setdefault(tuple(sorted(row)), []).append({"run_id": run_id, **row})
     for group in groups.values():
-        w.conn.execute(insert(_phases), group)
+        w.conn.execute(_INSERT_PHASES, group)
+
+
+_INSERT_PHASES = insert(_phases)

@@ -11,6 +11,7 @@ from app.ledger.work import Work
 from app.traces import LlmCallRow, ToolTraceRow
 
 _traces, _calls = ToolTraceRow.__table__, LlmCallRow.__table__
+_INSERT_CALLS = insert(_calls)
 
 
 def record_tool_trace(w: Work, **row: Any) -> None:
@@ -29,7 +30,7 @@ def record_tool_trace(w: Work, **row: Any) -> None:
 
 def record_llm_calls(w: Work, rows: list[dict[str, Any]]) -> None:
     if rows:
-        w.conn.execute(insert(_calls), rows)
+        w.conn.execute(_INSERT_CALLS, rows)
 
 
 def llm_call_row(

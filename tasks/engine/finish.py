@@ -27,7 +27,6 @@ from app.ledger import (
     set_values,
     start_movement,
     succeed,
-    token_values,
     unit_of_work,
 )
 from app.ledger.traces import record_llm_calls
@@ -248,7 +247,7 @@ def apply_route(
         job_id,
         current_movement=name,
         current_activity=f"queued {name}",
-        **token_values(*tokens),
+        tokens=tokens,
     )
     if decided.kind in ("wait_input", "wait_answer"):
         question = None
