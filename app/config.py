@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     auth_mode: Literal["token", "none"] = "none"
     movement_lease_seconds: int = Field(default=120, ge=5)
     worker_concurrency: int = Field(default=32, ge=1)
+    # Celery task events (task-received/started/succeeded per task) are what Flower shows
+    # live; each costs the worker a Redis publish and CPU on every movement. Off unless a
+    # deployment runs Flower (Flower also switches them on while it runs: enable_events).
+    worker_task_events: bool = False
     # Database connections per process (pool + overflow); see app._engine_options.
     db_pool_size: int = Field(default=10, ge=1)
     db_pool_overflow: int = Field(default=10, ge=0)

@@ -124,9 +124,11 @@ def celery_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": settings.worker_concurrency,
-        # Flower needs worker task events to show live task state. The "sent" event is
-        # left off: it costs every publish and Flower does not need it.
-        "worker_send_task_events": True,
+        # Flower needs worker task events to show live task state; they cost every task
+        # a publish, so they are on only when asked (WORKER_TASK_EVENTS, set where Flower
+        # runs). Flower also turns them on in running workers (its enable_events
+        # broadcast, every 5 s). The "sent" event stays off: Flower does not need it.
+        "worker_send_task_events": settings.worker_task_events,
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "enable_utc": True,

@@ -38,7 +38,7 @@ def build_handoff(conn: Connection, job_id: uuid.UUID, job, reason: str, max_cha
     tools = _tools_used(conn, job_id)
     if tools:
         lines += ["", f"Tools used: {', '.join(tools)}"]
-    lessons = notes_for(job.owner_id, job.piece_name, min(800, max_chars // 4))
+    lessons = notes_for(conn, job.owner_id, job.piece_name, min(800, max_chars // 4))
     if lessons:
         lines += ["", "Recent lessons:", lessons]
     lines += [

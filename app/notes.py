@@ -11,7 +11,7 @@ import re
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, Uuid, select
+from sqlalchemy import Connection, DateTime, ForeignKey, Index, String, Text, Uuid, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.contract import REFLECT_JOB, send
@@ -56,11 +56,15 @@ class JobReflection(db.Model):
 MAX_NOTE_CHARS = 500
 
 
-def notes_for(owner_id: str, piece_name: str | None, budget: int) -> str | None:
-    """The owner's notes for this piece (and general ones), newest first, within `budget`."""
+def notes_for(conn: Connection, owner_id: str, piece_name: str | None, budget: int) -> str | None:
+    """The owner's notes for this piece (and general ones), newest first, within `budget`.
+
+    Read on the caller's connection (the claim's or the handoff's transaction): the ORM
+    session would check a second connection out of the pool and keep it, idle in a
+    transaction, until the task ends, LLM call included."""
     if budget <= 0:
         return None
-    rows = db.session.scalars(
+    rows = conn.scalars(
         select(Note.content)
         .where(
             Note.owner_id == owner_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from celery import Celery
 from flask import Flask
 
+import tasks.cooperative  # checks a gevent worker's database waits (signal handler)
 import tasks.heartbeat  # noqa: F401 - registers the worker heartbeat signal handlers
 from app import create_app
 from app.contract import TASK_MODULES, beat_schedule, celery_config

@@ -230,7 +230,7 @@ def _context(conn, settings: Settings, claimed: Claimed) -> PromptContext:
     inputs, reports, handoff = reads.attempt_texts(conn, job.id, run.attempt)
     notes = None
     if job.task_kind != REFLECTION_KIND:
-        notes = notes_for(job.owner_id, job.piece_name, settings.notes_max_chars)
+        notes = notes_for(conn, job.owner_id, job.piece_name, settings.notes_max_chars)
     previous = None
     if run.parent_run_id is None or claimed.piece.dialect == "piece":
         previous = reads.previous_output(conn, run)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
-PYSPY_RATE = 250  # samples per second when BENCH_PYSPY=1
 
 
 def say(line: str = "") -> None:
@@ -110,92 +107,6 @@ def print_result(r: Result, label: str, loaded: bool = True) -> None:
         count = r.jobs * r.movements_per_job
         parts = ", ".join(f"{k} {v / count * 1000:.2f}" for k, v in r.cpu.items() if v > 0)
         say(f"  {label}: CPU ms per movement: {parts}")
-
-
-OWN_CODE = ("app/", "tasks/", "agents/", "pieces/", "tests/bench/")
-WRAPPERS = ("FlaskTask.__call__", "__protected_call__")
-
-
-def _frame(frame: str) -> tuple[str, str]:
-    """py-spy's "function (path/file.py:line)" -> (function, path)."""
-    func, _, where = frame.partition(" (")
-    return func, where.rsplit(":", 1)[0]
-
-
-def classify(stack: list[str]) -> tuple[str, str]:
-    """(where in the worker, library doing the work) for one sampled stack."""
-    _, path = _frame(stack[-1])
-    library = path.split("/", 1)[0] if "/" in path else path.removesuffix(".py")
-    try:
-        start = next(i for i, f in enumerate(stack) if _frame(f)[0].endswith("trace_task"))
-    except StopIteration:
-        return "Celery consumer loop (outside tasks)", library
-    own = [
-        _frame(f)[0]
-        for f in stack[start + 1 :]
-        if _frame(f)[1].startswith(OWN_CODE) and not _frame(f)[0].endswith(WRAPPERS)
-    ]
-    if not own:
-        return "Celery task machinery around the task body", library
-    return "task: " + " > ".join(own[:3]), library
-
-
-def summarise_profile(path: Path, seconds: float, top: int = 14) -> None:
-    """Where the GIL-holding thread was: by code path in the worker and by library."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        lines = []
-    total = 0
-    places: dict[str, int] = {}
-    libraries: dict[str, int] = {}
-    for line in lines:
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        place, library = classify(stack.split(";"))
-        places[place] = places.get(place, 0) + n
-        libraries[library] = libraries.get(library, 0) + n
-    if not total:
-        say("  py-spy: no samples recorded")
-        return
-    say(
-        f"  py-spy: {total} samples with the GIL held in {seconds:.1f} s at {PYSPY_RATE}/s "
-        f"(GIL busy ~{total / (seconds * PYSPY_RATE):.0%}; sampling slows the worker down)"
-    )
-    say("  py-spy: by code path (own frames below Celery's trace_task):")
-    for key, n in sorted(places.items(), key=lambda kv: -kv[1])[:top]:
-        say(f"    {n / total:6.1%}  {key}")
-    say(
-        "  py-spy: by library running at the sample: "
-        + ", ".join(
-            f"{k} {n / total:.0%}" for k, n in sorted(libraries.items(), key=lambda kv: -kv[1])[:8]
-        )
-    )
-
-
-def print_ratios(legato: tuple[Result, Result], raw: tuple[Result, Result]) -> None:
-    (lo, ls), (ro, rs) = legato, raw
-    say("scenario 1: legato / raw Celery (throughput < 1 and overhead > 1 mean legato costs more)")
-    rows = [
-        ("jobs/s (loaded)", lo.jobs_per_s, ro.jobs_per_s),
-        ("movements/s (loaded)", lo.movements_per_s, ro.movements_per_s),
-        ("overhead p50 loaded (ms)", lo.overhead(50) * 1e3, ro.overhead(50) * 1e3),
-        ("overhead p99 loaded (ms)", lo.overhead(99) * 1e3, ro.overhead(99) * 1e3),
-        ("overhead p50 idle (ms)", ls.overhead(50) * 1e3, rs.overhead(50) * 1e3),
-        ("overhead p99 idle (ms)", ls.overhead(99) * 1e3, rs.overhead(99) * 1e3),
-        (
-            "submit p50 idle (ms)",
-            percentile(ls.submit_latencies, 50) * 1e3,
-            percentile(rs.submit_latencies, 50) * 1e3,
-        ),
-    ]
-    say(f"  {'figure':<26}{'legato':>10}{'raw':>10}{'ratio':>9}")
-    for name, a, b in rows:
-        ratio = f"{a / b:.2f}x" if b else "n/a"
-        say(f"  {name:<26}{a:>10.1f}{b:>10.1f}{ratio:>9}")
 
 
 DEFINITIONS = """\
