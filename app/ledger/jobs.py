@@ -348,6 +348,8 @@ def fail_attempt(
         ):
             return None
         run_ledger.cancel_open(w, job_id)
+        for hook in current_app.extensions.get("legato.attempt_retry_hooks", ()):
+            hook(w, job_id, job.attempt)
         handoff = build_handoff(w.conn, job_id, job, reason, settings.handoff_max_chars)
         add_artifact(w, job_id, HANDOFF, "handoff", handoff, job.attempt)
         w.event(
