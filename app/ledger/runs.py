@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from app.contract import send_run
 from app.db import utcnow, utcnow_plus
@@ -34,9 +35,16 @@ class Dispatch:
     job_id: uuid.UUID
     movement: str
     queue: str
+    countdown: float | None = None  # a delayed step (not_before): deliver no earlier
 
     def send(self) -> None:
-        send_run(self.run_id, job_id=self.job_id, movement=self.movement, queue=self.queue)
+        send_run(
+            self.run_id,
+            job_id=self.job_id,
+            movement=self.movement,
+            queue=self.queue,
+            countdown=self.countdown,
+        )
 
 
 def _expected(current: RunStatus | Iterable[RunStatus], target: RunStatus) -> list[str]:
@@ -123,7 +131,13 @@ def claim(w: Work, run_id: uuid.UUID, owner: str, lease_seconds: float):
     """
     stmt = (
         update(_runs)
-        .where(_runs.c.id == run_id, _runs.c.status == RunStatus.PENDING.value)
+        .where(
+            _runs.c.id == run_id,
+            _runs.c.status == RunStatus.PENDING.value,
+            # delay_before_ms: a run is not claimed before its time (tasks.engine.claim
+            # sends an early message again for the rest of the wait).
+            or_(_runs.c.not_before.is_(None), _runs.c.not_before <= utcnow()),
+        )
         .values(
             status=RunStatus.RUNNING.value,
             lease_owner=owner,
@@ -135,6 +149,29 @@ def claim(w: Work, run_id: uuid.UUID, owner: str, lease_seconds: float):
         .returning(*_runs.c)
     )
     return w.conn.execute(stmt).first()
+
+
+def delay_left(w: Work, run_id: uuid.UUID) -> float | None:
+    """Seconds until a pending delayed run may be claimed (None: it is not waiting)."""
+    row = w.conn.execute(
+        select(_runs.c.not_before, utcnow().label("now")).where(
+            _runs.c.id == run_id,
+            _runs.c.status == RunStatus.PENDING.value,
+            _runs.c.not_before.is_not(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    at, now = _time(row.not_before), _time(row.now)
+    if (at.tzinfo is None) != (now.tzinfo is None):  # SQLite: both are UTC, one is naive
+        at, now = at.replace(tzinfo=None), now.replace(tzinfo=None)
+    left = (at - now).total_seconds()
+    return left if left > 0 else None
+
+
+def _time(value) -> datetime:
+    # SQLite may hand a computed time back as text.
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def renew_leases(w: Work, owners: list[str], lease_seconds: float) -> set[uuid.UUID]:
