@@ -16,7 +16,8 @@ When the child ends, whoever ends it (its worker, a cancel, a sweep) runs the jo
 hook `call_ended` inside that unit of work: the calling job gets a ``call_finished``
 event, and the waiting run becomes pending again and is sent after commit; it then
 routes on the child's result (tasks/engine/call.py). A caller that ends takes its
-unfinished children with it (app.subtasks.orphan_children).
+unfinished children with it (app.subtasks.orphan_children); an attempt that moves to
+retry takes its own calls' children (`cancel_attempt_calls`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy import select
 from app.ledger import INPUT, Dispatch, Work, add_artifact, create, move_run
 from app.models import Job, JobArtifact, MovementRun
 from app.status import JOB_TERMINAL, JobStatus, RunStatus
+from app.subtasks import cancel_later
 from pieces import Piece
 
 CALL_KIND = "call"
@@ -116,6 +118,26 @@ def call_ended(work: Work, job_id: uuid.UUID, status: str) -> None:
         return
     if move_run(work, run.id, RunStatus.WAITING, RunStatus.PENDING):
         work.after(Dispatch(run.id, child.parent_job_id, run.name, run.tier).send)
+
+
+def cancel_attempt_calls(work: Work, job_id: uuid.UUID, attempt: int) -> None:
+    """Attempt-retry hook: the called workflows of an attempt that moves to retry are
+    cancelled (after commit), as a caller's cancel or end cancels them: the next attempt
+    starts its own calls, and a child of the old one must not run on beside it."""
+    children = (
+        work.conn.execute(
+            select(_jobs.c.id)
+            .join(_runs, _runs.c.id == _jobs.c.call_run_id)
+            .where(
+                _jobs.c.parent_job_id == job_id,
+                _runs.c.attempt == attempt,
+                _jobs.c.status.notin_([s.value for s in JOB_TERMINAL]),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    cancel_later(work, children, f"caller job {job_id} attempt {attempt} moved to retry")
 
 
 def open_call(conn, run_id: uuid.UUID) -> bool:

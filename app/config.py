@@ -173,6 +173,10 @@ class Settings(BaseSettings):
     # when on, at most this many follow-up rounds per step run (TAKT sets no bound).
     companions_enabled: bool = False
     companion_max_rounds: int = Field(default=3, ge=1, le=20)
+    # delay_before_ms: the longest wait legato honours (None: as the workflow asks). A
+    # polling workflow (TAKT's auto-improvement-loop waits 60 s per scan) can be made to
+    # poll faster in a test or staging deployment.
+    step_delay_max_ms: int | None = Field(default=None, ge=0)
 
     @field_validator("webfetch_allow", mode="before")
     @classmethod

@@ -184,11 +184,24 @@ def send(
 
 
 def send_run(
-    run_id: uuid.UUID | str, *, job_id: uuid.UUID | str, movement: str, queue: str
+    run_id: uuid.UUID | str,
+    *,
+    job_id: uuid.UUID | str,
+    movement: str,
+    queue: str,
+    countdown: float | None = None,
 ) -> None:
     # job id and movement name ride along only so Flower shows something readable; the
     # database row named by run_id is what the worker trusts.
-    send(RUN_MOVEMENT, str(run_id), queue=queue, job_id=str(job_id), movement=movement, tier=queue)
+    send(
+        RUN_MOVEMENT,
+        str(run_id),
+        queue=queue,
+        countdown=countdown,
+        job_id=str(job_id),
+        movement=movement,
+        tier=queue,
+    )
 
 
 def wake_if_scaled_to_zero(queue: str) -> None:

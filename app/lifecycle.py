@@ -32,5 +32,16 @@ def job_end_hooks() -> list[JobEndHook]:
     ]
 
 
+AttemptRetryHook = Callable[[Work, uuid.UUID, int], None]
+
+
+def attempt_retry_hooks() -> list[AttemptRetryHook]:
+    """Run when an attempt moves to retry (app.ledger.jobs.fail_attempt), in its unit."""
+    from app.calls import cancel_attempt_calls
+
+    return [cancel_attempt_calls]  # the attempt's called workflows end with it
+
+
 def register_job_end_hooks(app: Flask) -> None:
     app.extensions["legato.job_end_hooks"] = job_end_hooks()
+    app.extensions["legato.attempt_retry_hooks"] = attempt_retry_hooks()

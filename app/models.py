@@ -83,6 +83,9 @@ class Job(db.Model):
     returned: Mapped[str | None] = mapped_column(String(200))
     abort_kind: Mapped[str | None] = mapped_column(String(40))
     reports_path: Mapped[str | None] = mapped_column(String(1000))
+    # Engine-owned, system steps (app/effects.py): the run whose enqueue_task effect
+    # submitted this job (unique: one job per effect run).
+    effect_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -102,6 +105,7 @@ class Job(db.Model):
         Index("ix_jobs_status_next_retry", "status", "next_retry_at"),
         Index("ix_jobs_parent", "parent_job_id"),
         UniqueConstraint("call_run_id", name="uq_jobs_call_run_id"),
+        UniqueConstraint("effect_run_id", name="uq_jobs_effect_run_id"),
     )
 
 
@@ -139,6 +143,11 @@ class MovementRun(db.Model):
     natural_next: Mapped[str | None] = mapped_column(String(200))
     # A team leader's part: its definition ({id, title, instruction, timeout_ms}).
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Workflow dialect: what the run added to the workflow state when it completed
+    # ({"structured": …} or {"context": …, "effect": …}); later claims read it back.
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # delay_before_ms: not to be claimed before this time (database clock).
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The workspace commit made when the run completed: what a replay restores.
     workspace_commit: Mapped[str | None] = mapped_column(String(64))
     # Replayed attempts start with copies of the runs before the replayed movement.

@@ -2,7 +2,7 @@
 
 The hint is a Redis set (under BROKER_KEY_PREFIX; our own key, not one of Kombu's) of
 the queues whose services are at 0 replicas, rewritten by the scaler
-(``app.scaling.refresh_zero_hint``). ``app.dispatch`` reads it through a per-process
+(``app.scaling.refresh_zero_hint``). ``app.contract`` reads it through a per-process
 cache and, when it enqueues onto such a queue, sends ``legato.maintenance.wake_queue``
 to the maintenance queue, where the process with the Docker socket scales the service
 up at once. The hint is only an accelerator: the beat pass scales up any service at 0

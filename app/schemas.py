@@ -198,6 +198,14 @@ class MovementRunOut(BaseModel):
     tokens_out: int
     latency_ms: int | None
     model: str | None
+    state: dict[str, Any] | None = Field(
+        default=None,
+        description="Workflow dialect: what the run added to the workflow state "
+        "(structured.<step>, or a system step's context and effect results).",
+    )
+    not_before: datetime | None = Field(
+        default=None, description="delay_before_ms: the run was not started before this."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -233,6 +241,11 @@ class JobOut(BaseModel):
     )
     returned: str | None = Field(
         default=None, description="The label a `return:` rule ended the workflow with."
+    )
+    effect_run_id: uuid.UUID | None = Field(
+        default=None,
+        description="An enqueued job (task_kind `enqueued`): the system step run whose "
+        "enqueue_task effect submitted it.",
     )
     abort_kind: str | None = Field(
         default=None,

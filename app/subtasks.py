@@ -179,6 +179,12 @@ def orphan_children(work: Work, job_id: uuid.UUID, status: str) -> None:
         .scalars()
         .all()
     )
+    cancel_later(work, children, f"parent job {job_id} {status}")
+
+
+def cancel_later(work: Work, children: list[uuid.UUID], reason: str) -> None:
+    """Cancel these child jobs after `work` commits, one unit of work each (a child is
+    locked after its parent's commit, never inside it: see orphan_children)."""
     if not children:
         return
 
@@ -188,7 +194,7 @@ def orphan_children(work: Work, job_id: uuid.UUID, status: str) -> None:
                 if child.job_status in JOB_TERMINAL or child.job_status is None:
                     child.discard()
                     continue
-                cancel(child, child_id, f"parent job {job_id} {status}")
+                cancel(child, child_id, reason)
 
     work.after(cancel_children)
 

@@ -251,6 +251,9 @@ class Piece(_Frozen):
     # Workflows this one's steps call, resolved at submission (key -> piece); each callee
     # holds its own callees in turn, so any piece of the tree is self-contained.
     callees: dict[str, Piece] = Field(default_factory=dict)
+    # Workflows this one's system steps enqueue (enqueue_task), by name, resolved at
+    # submission like callees; each runs as a job of its own (app/effects.py).
+    enqueues: dict[str, Piece] = Field(default_factory=dict)
     warnings: list[Problem] = []
     source: str | None = None  # where it was loaded from, for display only
     # Workflow dialect: the facet pools dynamic_facets selects from.

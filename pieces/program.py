@@ -15,6 +15,7 @@ the ``ai()`` conditions, a judge over all conditions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pieces.dynamic as dynamic
 import pieces.episode as episode
@@ -55,6 +56,8 @@ from pieces.spec import (
     no_rule_message,
     runtime_error,
 )
+from pieces.state import with_step
+from pieces.structured import schema_of, structured_result
 from pieces.tags import detect_tag
 from pieces.workflow_rules import judge_workflow, judge_workflow_parallel
 
@@ -80,6 +83,8 @@ __all__ = [
 def next_step(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome | Fanout:
     if spec.movement.kind == "parallel":
         return _parallel_parent(spec, answers)
+    if spec.prompt_error is not None:
+        return runtime_error(spec.piece, "", spec.prompt_error)
     pre = episode.prelude(spec, answers)
     if isinstance(pre, Call):
         return pre
@@ -95,6 +100,7 @@ def next_step(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome |
             conversation=True,
             fresh=spec.movement.session == "refresh",
             tools=True,
+            schema=schema_of(spec.movement) if spec.piece.dialect == "workflow" else None,
         )
     if execute.status == "blocked":
         why = execute.structured if isinstance(execute.structured, dict) else {}
@@ -117,6 +123,24 @@ def next_step(spec: MovementSpec, answers: Sequence[Answer]) -> Call | Outcome |
     if isinstance(after, Call):
         return after
     phase1, diagnostic = after
+    structured = None
+    if spec.piece.dialect == "workflow" and schema_of(spec.movement) is not None:
+        # TAKT keeps the step's validated JSON as structured.<step> before its rules.
+        given = execute.structured if phase1 == execute.content else None
+        structured, why = structured_result(spec.movement, phase1, given)
+        if why is not None:
+            return runtime_error(spec.piece, phase1, why)
+        state = with_step(spec.state, "structured", spec.movement.name, structured)
+        spec = replace(spec, state=state)
+    decided = _after_phase1(spec, answers, phase1, diagnostic)
+    if structured is not None and isinstance(decided, Outcome):
+        return replace(decided, state={"structured": structured})
+    return decided
+
+
+def _after_phase1(
+    spec: MovementSpec, answers: Sequence[Answer], phase1: str, diagnostic: str | None
+) -> Call | Outcome:
     reports = _report_phase(spec, answers, phase1, diagnostic)
     if isinstance(reports, Call | Outcome):
         return reports

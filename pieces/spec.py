@@ -55,6 +55,9 @@ class Outcome:
     # A workflow_call step whose called workflow aborted: an ABORT transition right
     # after it ends the caller with this reason (TAKT's workflowCallFailure).
     call_failure: str | None = None
+    # Workflow dialect: what the run adds to the workflow state (pieces/state.py):
+    # {"structured": value} or a system step's {"context": …, "effect": …}.
+    state: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class MovementSpec:
     previous_selection: dict[str, Any] | None = None
     participants: tuple[str, ...] | None = None  # a parallel step's members, once started
     error_streak: int = 0  # earlier visits in a row that routed failed members ("error")
+    # The Phase 1 prompt could not be built (it names workflow state nobody produced).
+    prompt_error: str | None = None
 
 
 def failed_execution(piece: Piece, message: str) -> str:

@@ -4,8 +4,10 @@ TAKT 0.31 replaces, in this order: ``{task}``, ``{iteration}``, ``{max_movements
 ``{movement_iteration}``, ``{previous_response}`` (only when the movement passes the
 previous response; otherwise left as written), ``{user_inputs}``, ``{report_dir}`` and
 ``{report:FILE}`` (the file's *path* in the report directory). The workflow dialect adds
-``{max_steps}``, ``{step_iteration}``, ``{var:NAME}`` and reads ``{report:FILE}`` as the
-file's *content*. Anything else in braces stays as written: instructions often hold JSON.
+``{max_steps}``, ``{step_iteration}``, ``{var:NAME}``, the workflow state
+(``{context:…}``, ``{structured:…}``, ``{effect:…}``, pieces/state.py) and reads
+``{report:FILE}`` as the file's *content*. Anything else in braces stays as written:
+instructions often hold JSON.
 
 Text that comes from users or models (the task, a previous response, user inputs) has its
 braces replaced by full-width ones before it is inserted, so it can never be read as a
@@ -18,6 +20,8 @@ import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
+
+from pieces.state import instruction_text
 
 CONTEXT_MAX_CHARS = 2000
 TRUNCATED = "\n...TRUNCATED..."
@@ -48,6 +52,8 @@ class PromptContext(BaseModel):
     retry_note: str | None = None  # legato: the handoff of the failed previous attempt
     interactive: bool = False
     vars: dict[str, str] = {}  # workflow dialect: workflow_call vars
+    # Workflow dialect: the workflow state ({context:…}, {structured:…}, {effect:…}).
+    state: dict = {}
 
 
 def escape_braces(text: str) -> str:
@@ -97,7 +103,12 @@ def replace_placeholders(
 ) -> str:
     """The instruction with its placeholders filled in, in TAKT's order."""
     limit = "infinite" if max_movements is None else str(max_movements)
-    out = template.replace("{task}", escape_braces(ctx.task))
+    out = template
+    if dialect != "piece":
+        # TAKT fills state references before {task} (instruction/escape.ts:42-55); a
+        # reference to state nobody produced raises pieces.state.StateError.
+        out = instruction_text(out, ctx.state, escape_braces)
+    out = out.replace("{task}", escape_braces(ctx.task))
     out = out.replace("{iteration}", str(ctx.iteration))
     if dialect == "piece":
         out = out.replace("{max_movements}", limit)

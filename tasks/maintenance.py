@@ -23,7 +23,7 @@ import logging
 import uuid
 
 from flask import current_app
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import func, insert, literal, or_, select, update
 
 from agents.llm import LLMError
 from app.config import Settings
@@ -233,6 +233,8 @@ def reconcile_once(older_than: float | None = None) -> dict[str, int]:
         .where(
             _runs.c.status == RunStatus.PENDING.value,
             _runs.c.updated_at < utcnow_plus(-threshold),
+            # A delayed step's run waits for its time, not for a lost message.
+            or_(_runs.c.not_before.is_(None), _runs.c.not_before <= utcnow()),
             _runs.c.attempt == _jobs.c.attempt,
             _jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
         )

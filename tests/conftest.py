@@ -139,6 +139,8 @@ def stack_env(pg_database, redis_url, fake_llm, tmp_path_factory) -> Iterator[di
         "PIECES_PATH": str(ROOT / "tests" / "piece_suite"),
         "WORKER_CONCURRENCY": "8",
         "AUTH_MODE": "none",
+        # delay_before_ms waits at most this long here (auto-improvement-loop asks 60 s).
+        "STEP_DELAY_MAX_MS": "1500",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -95,6 +95,14 @@ _RENDERERS = {
         f"⤶ {d.get('movement')}: {d.get('workflow')} returned {d.get('result')} "
         f"({d.get('status')})" + (f": {d['reason']}" if d.get("reason") else "")
     ),
+    "step_delayed": lambda d: (
+        f"⏲ {d.get('movement')}: waits {d.get('delay_ms')} ms (delay_before_ms), "
+        f"not before {d.get('not_before')}"
+    ),
+    "task_enqueued": lambda d: (
+        f"⇢ {d.get('movement')}: enqueued workflow {d.get('workflow')} as job {d.get('job')}"
+        + (f" (not done without a forge: {', '.join(d['ignored'])})" if d.get("ignored") else "")
+    ),
     "subtask_ended": lambda d: f"  subtask {d.get('index')} {d.get('status')}",
     "input_received": lambda d: "← user input received",
     "job_resumed": lambda d: f"▶ resumed ({d.get('reason')})",

@@ -129,6 +129,7 @@ def create(
     call_run_id: uuid.UUID | None = None,
     reports_path: str | None = None,
     first_iteration: int = 1,
+    effect_run_id: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, list[Dispatch]]:
     """Insert a queued job and its first movement's runs; returns what to send after commit.
 
@@ -157,6 +158,7 @@ def create(
             subtask_index=subtask_index,
             call_run_id=call_run_id,
             reports_path=reports_path,
+            effect_run_id=effect_run_id,
             current_movement=piece.initial_movement,
             tokens_in=0,
             tokens_out=0,
@@ -196,6 +198,9 @@ def start_movement(
     # starts as one pending run; its first visit starts the members (tasks.engine.fanout).
     planned = movement is not None and (movement.dynamic is not None or movement.concurrency)
     if movement is None or movement.kind != "parallel" or planned:
+        delay = _delay(movement)
+        if delay:
+            values["not_before"] = utcnow_plus(delay)
         run_id = run_ledger.insert_run(
             w,
             job_id=job_id,
@@ -206,7 +211,9 @@ def start_movement(
             kind=kind or (movement.kind if movement else "agent"),
             **values,
         )
-        return [Dispatch(run_id, job_id, name, tier)]
+        if delay:
+            _delayed(w, job_id, run_id, name, delay)
+        return [Dispatch(run_id, job_id, name, tier, countdown=delay or None)]
     parent = run_ledger.insert_run(
         w,
         job_id=job_id,
@@ -227,6 +234,7 @@ def start_movement(
     dispatches = []
     for sub in movement.parallel:
         sub_tier = sub.tier or tier
+        delay = _delay(sub)
         run_id = run_ledger.insert_run(
             w,
             job_id=job_id,
@@ -235,9 +243,35 @@ def start_movement(
             tier=sub_tier,
             iteration=iteration,
             parent_run_id=parent,
+            **({"not_before": utcnow_plus(delay)} if delay else {}),
         )
-        dispatches.append(Dispatch(run_id, job_id, sub.name, sub_tier))
+        if delay:
+            _delayed(w, job_id, run_id, sub.name, delay)
+        dispatches.append(Dispatch(run_id, job_id, sub.name, sub_tier, countdown=delay or None))
     return dispatches
+
+
+def _delay(movement) -> float:
+    """A step's delay_before_ms in seconds (capped by STEP_DELAY_MAX_MS), 0 for none."""
+    wanted = getattr(movement, "delay_before_ms", None) or 0
+    cap = current_app.extensions["legato.settings"].step_delay_max_ms
+    if cap is not None:
+        wanted = min(wanted, cap)
+    return wanted / 1000.0
+
+
+def _delayed(w: Work, job_id: uuid.UUID, run_id: uuid.UUID, name: str, delay: float) -> None:
+    """TAKT sleeps before a delayed step; legato keeps the run pending until not_before
+    (the claim refuses it earlier), which a worker restart cannot cut short."""
+    at = w.conn.execute(select(_runs.c.not_before).where(_runs.c.id == run_id)).scalar_one()
+    w.event(
+        "step_delayed",
+        job_id,
+        movement=name,
+        run_id=str(run_id),
+        delay_ms=round(delay * 1000),
+        not_before=at.isoformat() if hasattr(at, "isoformat") else str(at),
+    )
 
 
 def pending_dispatches(w: Work, job_id: uuid.UUID, attempt: int) -> list[Dispatch]:
@@ -335,6 +369,8 @@ def fail_attempt(
         ):
             return None
         run_ledger.cancel_open(w, job_id)
+        for hook in current_app.extensions.get("legato.attempt_retry_hooks", ()):
+            hook(w, job_id, job.attempt)
         handoff = build_handoff(w.conn, job_id, job, reason, settings.handoff_max_chars)
         add_artifact(w, job_id, HANDOFF, "handoff", handoff, job.attempt)
         w.event(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy import (
     func,
     insert,
     null,
+    or_,
     select,
     update,
 )
@@ -46,9 +48,16 @@ class Dispatch:
     job_id: uuid.UUID
     movement: str
     queue: str
+    countdown: float | None = None  # a delayed step (not_before): deliver no earlier
 
     def send(self) -> None:
-        send_run(self.run_id, job_id=self.job_id, movement=self.movement, queue=self.queue)
+        send_run(
+            self.run_id,
+            job_id=self.job_id,
+            movement=self.movement,
+            queue=self.queue,
+            countdown=self.countdown,
+        )
 
 
 def _expected(current: RunStatus | Iterable[RunStatus], target: RunStatus) -> list[str]:
@@ -197,7 +206,13 @@ def insert_run(
 
 _CLAIM = (
     update(_runs)
-    .where(_runs.c.id == bindparam("b_run_id"), _runs.c.status == RunStatus.PENDING.value)
+    .where(
+        _runs.c.id == bindparam("b_run_id"),
+        _runs.c.status == RunStatus.PENDING.value,
+        # delay_before_ms: a run is not claimed before its time (tasks.engine.claim
+        # sends an early message again for the rest of the wait).
+        or_(_runs.c.not_before.is_(None), _runs.c.not_before <= utcnow()),
+    )
     .values(
         status=RunStatus.RUNNING.value,
         lease_owner=bindparam("b_owner", type_=String),
@@ -217,6 +232,29 @@ def claim(w: Work, run_id: uuid.UUID, owner: str, lease_seconds: float):
     """
     params = {"b_run_id": run_id, "b_owner": owner, "b_lease": float(lease_seconds)}
     return w.conn.execute(_CLAIM, params).first()
+
+
+def delay_left(w: Work, run_id: uuid.UUID) -> float | None:
+    """Seconds until a pending delayed run may be claimed (None: it is not waiting)."""
+    row = w.conn.execute(
+        select(_runs.c.not_before, utcnow().label("now")).where(
+            _runs.c.id == run_id,
+            _runs.c.status == RunStatus.PENDING.value,
+            _runs.c.not_before.is_not(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    at, now = _time(row.not_before), _time(row.now)
+    if (at.tzinfo is None) != (now.tzinfo is None):  # SQLite: both are UTC, one is naive
+        at, now = at.replace(tzinfo=None), now.replace(tzinfo=None)
+    left = (at - now).total_seconds()
+    return left if left > 0 else None
+
+
+def _time(value) -> datetime:
+    # SQLite may hand a computed time back as text.
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def renew_leases(w: Work, owners: list[str], lease_seconds: float) -> set[uuid.UUID]:

@@ -30,6 +30,7 @@ from pieces.workflow import capabilities
 from pieces.workflow.calls import MAX_CALLEES, Calls, Compiled, call_key
 from pieces.workflow.conditions import parse_condition
 from pieces.workflow.facets import WorkflowFacets
+from pieces.workflow.forge import enqueued_workflows, system_problems
 from pieces.workflow.fragments import Expander
 from pieces.workflow.keys import (
     INTERACTIVE_MODES,
@@ -275,6 +276,14 @@ def compile_workflow(
     calls = Calls(res, session.compile_file, chain, tuple(p.stem for p in chain) or (name or "?",))
     located = calls.resolve(located)
     problems += calls.problems
+    problems += system_problems(located, initial, monitors)
+
+    def compile_root(file: Path, along: tuple[Path, ...]):
+        compiled = session.compile_file(file, {}, along)
+        return compiled.piece, compiled.problems
+
+    enqueues, found = enqueued_workflows(located, res, chain, compile_root)
+    problems += found
     problems = pathmap.relocate_all(problems)
     if any(p.severity == "error" for p in problems) or not name or not located:
         return Compiled(None, problems, calls.height, calls.longest, frozenset(calls.files))
@@ -290,6 +299,7 @@ def compile_workflow(
         all_steps_rules_before=before,
         subworkflow=subworkflow,
         callees=calls.callees,
+        enqueues=enqueues,
         facet_pools=pools,
         warnings=[p for p in problems if p.severity == "warning"],
         source=source,

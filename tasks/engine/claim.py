@@ -18,6 +18,7 @@ from app.config import Settings
 from app.ledger import (
     Dispatch,
     claim,
+    delay_left,
     move_job,
     set_queue,
     set_values,
@@ -60,6 +61,8 @@ class Claimed:
     # A workflow_call run resumed after its called workflow ended: the shared step
     # counter as that workflow left it (tasks.engine.call).
     steps_used: int | None = None
+    # Workflow dialect: the state this attempt's completed runs left (pieces/state.py).
+    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_sub(self) -> bool:
@@ -92,6 +95,11 @@ def claim_run(run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed | No
     """Claim `run_id` for `owner`; None when there is nothing (more) to do here."""
     with unit_of_work(run_id=run_id, read=reads.JOB_FACTS) as work:
         claimed = _claim(work, run_id, owner, settings)
+    if isinstance(claimed, _Later):
+        # Delivered before its step's delay ran out (a resume, a redelivery): send it
+        # again for the rest of the wait; the database keeps the time, not the message.
+        Dispatch(run_id, claimed.job_id, claimed.movement, claimed.queue, claimed.left).send()
+        return None
     if isinstance(claimed, _Hop):
         # Not this queue's work: the claim was rolled back; hand the (still pending)
         # run to the dedicated agent's queue in a transaction of its own.
@@ -109,7 +117,17 @@ class _Hop:
     queue: str
 
 
-def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed | _Hop | None:
+@dataclass(frozen=True)
+class _Later:
+    job_id: uuid.UUID
+    movement: str
+    queue: str
+    left: float
+
+
+def _claim(
+    work, run_id: uuid.UUID, owner: str, settings: Settings
+) -> Claimed | _Hop | _Later | None:
     if work.job_status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         log.info("run %s: job is %s; not running it", run_id, work.job_status)
         work.discard()
@@ -118,6 +136,11 @@ def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed |
     piece = pieces.get(work.conn, job.id)
     row = claim(work, run_id, owner, settings.movement_lease_seconds)
     if row is None:
+        left = delay_left(work, run_id)
+        if left is not None:
+            work.discard()
+            run = reads.run_route(work.conn, run_id)
+            return _Later(job.id, run.name, run.tier, left)
         log.info("run %s: already claimed or no longer pending; dropping message", run_id)
         work.discard()
         return None
@@ -150,6 +173,8 @@ def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed |
         answers=answers,
         next_seq=next_seq,
     )
+    if piece.dialect == "workflow":
+        claimed.state = reads.workflow_state(work.conn, job.id, row.attempt)
     if row.kind == "parallel":
         _parallel(work.conn, claimed)
         if claimed.participants is None:
@@ -187,8 +212,8 @@ def _claim(work, run_id: uuid.UUID, owner: str, settings: Settings) -> Claimed |
 def _first_call(claimed: Claimed) -> tuple[str, int] | None:
     """The kind and phase of a fresh run's first call, for its phase_started event."""
     run, movement = claimed.run, claimed.movement
-    if movement.kind == "workflow_call":
-        return None  # no model call: a called workflow (tasks.engine.call)
+    if movement.kind in ("workflow_call", "system"):
+        return None  # no model call: a called workflow, or a system step
     if run.kind == "parallel":
         if claimed.participants is None and movement.dynamic is not None:
             return PARALLEL_SELECT, 0
@@ -247,4 +272,5 @@ def _context(conn, settings: Settings, claimed: Claimed, session_key: str | None
         retry_note=texts.handoff,
         interactive=job.interactive,
         vars=claimed.piece.vars,
+        state=claimed.state,
     )

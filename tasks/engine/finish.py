@@ -70,68 +70,79 @@ def finish(
     llm_calls: list[dict],
     settings,
 ) -> str:
-    run, piece, movement = claimed.run, claimed.piece, claimed.movement
+    run = claimed.run
     _mark_decision(rows, outcome)
     commit = commit_run(claimed)
-    rule = movement.rules[outcome.rule_index] if outcome.rule_index is not None else None
     with unit_of_work(run.job_id) as work:
         if work.job_status != JobStatus.RUNNING:
             work.discard()
             return "job-not-running"
-        decided: Route | None = None
-        used = _steps_used(work.conn, claimed)
-        if run.parent_run_id is None:
-            # The loop history is read only when a monitor may look at it.
-            history = (
-                reads.loop_history(work.conn, run.job_id, run.attempt, run.iteration)
-                if piece.loop_monitors
-                else ()
-            )
-            decided = route(
-                piece,
-                movement,
-                outcome,
-                iteration=used,
-                history=history,
-                loop_judge=run.kind == "loop_judge",
-                natural_next=run.natural_next,
-            )
-        failed = outcome.status == "error"
-        # The last phases are recorded with the run's end, guarded by the lease.
-        totals = end_run(
-            work,
-            run.id,
-            RunStatus.FAILED if failed else RunStatus.COMPLETED,
-            held_by=claimed.owner,
-            phases=rows,
-            output=outcome.content,
-            matched_rule=outcome.rule_index,
-            matched_condition=rule.condition if rule else None,
-            match_method=outcome.method,
-            next=decided.next_label if decided else None,
-            # A member's failed quality gate is told to its parent through its route.
-            route=decided.kind if decided else ("quality_gate" if outcome.gate_failed else None),
-            error=outcome.failure,
-            model=rows[-1]["model"] if rows else None,
-            workspace_commit=commit,
-            # A call (or a parallel step with called members) used the steps its called
-            # workflows took: the shared counter goes on from there (pieces/call_run.py).
-            **({"spec": {**(run.spec or {}), "steps_used": used}} if used != run.iteration else {}),
+        return complete(work, claimed, outcome, rows, llm_calls, commit)
+
+
+def complete(
+    work, claimed: Claimed, outcome: Outcome, rows: list[dict], llm_calls: list[dict], commit
+) -> str:
+    """The finishing transaction's work, on a unit that holds the job lock (a system
+    step performs its effects on the same unit, so they commit with the run)."""
+    run, piece, movement = claimed.run, claimed.piece, claimed.movement
+    rule = movement.rules[outcome.rule_index] if outcome.rule_index is not None else None
+    decided: Route | None = None
+    used = _steps_used(work.conn, claimed)
+    if run.parent_run_id is None:
+        # The loop history is read only when a monitor may look at it.
+        history = (
+            reads.loop_history(work.conn, run.job_id, run.attempt, run.iteration)
+            if piece.loop_monitors
+            else ()
         )
-        if totals is None:
-            work.discard()
-            log.info("run %s: lease lost before completion; output discarded", run.id)
-            return "lost"
-        record_llm_calls(work, llm_calls)
-        tokens = (sum(r["tokens_in"] for r in rows), sum(r["tokens_out"] for r in rows))
-        for name, content in outcome.reports.items():
-            add_artifact(work, run.job_id, REPORT, name, content, run.attempt, run.id)
-        _events(work, claimed, outcome, rows, rule, decided, totals)
-        if run.parent_run_id is not None:
-            add_tokens(work, run.job_id, *tokens)
-            wake_parent(work, run.parent_run_id)
-            return "completed" if not failed else "failed"
-        return apply_route(work, claimed, outcome, decided, used, tokens)
+        decided = route(
+            piece,
+            movement,
+            outcome,
+            iteration=used,
+            history=history,
+            loop_judge=run.kind == "loop_judge",
+            natural_next=run.natural_next,
+        )
+    failed = outcome.status == "error"
+    # The last phases are recorded with the run's end, guarded by the lease.
+    totals = end_run(
+        work,
+        run.id,
+        RunStatus.FAILED if failed else RunStatus.COMPLETED,
+        held_by=claimed.owner,
+        phases=rows,
+        output=outcome.content,
+        matched_rule=outcome.rule_index,
+        matched_condition=rule.condition if rule else None,
+        match_method=outcome.method,
+        next=decided.next_label if decided else None,
+        # A member's failed quality gate is told to its parent through its route.
+        route=decided.kind if decided else ("quality_gate" if outcome.gate_failed else None),
+        error=outcome.failure,
+        model=rows[-1]["model"] if rows else None,
+        workspace_commit=commit,
+        # A call (or a parallel step with called members) used the steps its called
+        # workflows took: the shared counter goes on from there (pieces/call_run.py).
+        **({"spec": {**(run.spec or {}), "steps_used": used}} if used != run.iteration else {}),
+        # What the run adds to the workflow state, read back by later claims.
+        **({"state": outcome.state} if outcome.state is not None else {}),
+    )
+    if totals is None:
+        work.discard()
+        log.info("run %s: lease lost before completion; output discarded", run.id)
+        return "lost"
+    record_llm_calls(work, llm_calls)
+    tokens = (sum(r["tokens_in"] for r in rows), sum(r["tokens_out"] for r in rows))
+    for name, content in outcome.reports.items():
+        add_artifact(work, run.job_id, REPORT, name, content, run.attempt, run.id)
+    _events(work, claimed, outcome, rows, rule, decided, totals)
+    if run.parent_run_id is not None:
+        add_tokens(work, run.job_id, *tokens)
+        wake_parent(work, run.parent_run_id)
+        return "completed" if not failed else "failed"
+    return apply_route(work, claimed, outcome, decided, used, tokens)
 
 
 def _steps_used(conn, claimed: Claimed) -> int:

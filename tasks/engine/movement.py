@@ -8,6 +8,8 @@
                runs are sent after it commits (tasks.engine.finish)
     call       a workflow_call run starts its called workflow as a child job and waits;
                its end wakes the run, which routes on the result (tasks.engine.call)
+    system     a kind: system run resolves its inputs, performs its effects and routes,
+               all in one transaction (tasks.engine.system)
 
 A lease renewer (tasks.engine.leases) keeps the claim alive; a run found lost (cancelled,
 or timed out by the recovery sweep) stops and its output is discarded.
@@ -26,6 +28,7 @@ from tasks.engine.finish import refuse
 from tasks.engine.leader import visit_leader
 from tasks.engine.leases import leases
 from tasks.engine.phases import run_phases
+from tasks.engine.system import visit_system
 from tasks.engine.workspace import restore
 
 
@@ -45,6 +48,9 @@ def execute_run(run_id: uuid.UUID, worker: str) -> str:
         # No model call: start the called workflow, or route on its end (no lease
         # renewal needed, each visit is one short transaction).
         return visit_call(claimed, settings)
+    if claimed.movement.kind == "system":
+        # No model call either: inputs, effects and the route in one transaction.
+        return visit_system(claimed)
     registry = leases(current_app._get_current_object(), settings.movement_lease_seconds)
     held = registry.hold(run_id, worker)
     spec = claimed.run.spec or {}

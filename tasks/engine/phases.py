@@ -17,6 +17,7 @@ from app.ledger.traces import record_llm_calls
 from pieces import Answer, Call, MovementSpec, next_step, phase1_prompt, system_prompt
 from pieces.dynamic import Fanout
 from pieces.program import REPORT, REPORT_RETRY, Outcome
+from pieces.state import StateError
 from pieces.team import part_timeout_message
 from tasks.engine.calls import CallContext, perform, phase1_tools
 from tasks.engine.claim import Claimed
@@ -37,6 +38,7 @@ def spec_for(claimed: Claimed, settings: Settings | None = None) -> MovementSpec
         companions=bool(settings and settings.companions_enabled),
         companion_rounds=settings.companion_max_rounds if settings else 3,
         previous_selection=claimed.previous_selection,
+        state=claimed.state,
     )
     if claimed.run.kind == "parallel":
         common = dict(
@@ -64,8 +66,14 @@ def spec_for(claimed: Claimed, settings: Settings | None = None) -> MovementSpec
         persona_prompt = claimed.agent.system_prompt
     # A team leader's part gets its instruction as the whole prompt, as TAKT sends it.
     part = claimed.run.kind == "part"
-    prompt = movement.instruction if part else phase1_prompt(piece, movement, ctx)
+    prompt, prompt_error = movement.instruction, None
+    if not part:
+        try:
+            prompt = phase1_prompt(piece, movement, ctx)
+        except StateError as exc:  # {context:…} naming state nobody produced: TAKT throws
+            prompt, prompt_error = "", str(exc)
     return MovementSpec(
+        prompt_error=prompt_error,
         piece=piece,
         movement=movement,
         phase1_prompt=prompt,

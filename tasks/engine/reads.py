@@ -17,6 +17,7 @@ from app.models import Job, JobArtifact, MovementRun, RunPhase
 from app.status import RunStatus
 from pieces import Answer, SubResult
 from pieces.loops import history_of
+from pieces.state import merged
 
 _jobs, _runs, _phases, _artifacts = (
     Job.__table__,
@@ -223,3 +224,24 @@ def last_output(conn: Connection, job_id: uuid.UUID, attempt: int) -> str | None
         .order_by(_runs.c.iteration.desc(), _runs.c.finished_at.desc())
         .limit(1)
     ).scalar()
+
+
+def workflow_state(conn: Connection, job_id: uuid.UUID, attempt: int) -> dict[str, Any]:
+    """The workflow state this attempt's completed runs left (pieces/state.py), merged
+    in the order they completed, so a later visit of a step overwrites an earlier one."""
+    rows = conn.execute(
+        select(_runs.c.name, _runs.c.state)
+        .where(
+            _runs.c.job_id == job_id,
+            _runs.c.attempt == attempt,
+            _runs.c.status == RunStatus.COMPLETED.value,
+            _runs.c.state.is_not(None),
+        )
+        .order_by(_runs.c.finished_at, _runs.c.iteration, _runs.c.created_at)
+    )
+    return merged((r.name, r.state) for r in rows)
+
+
+def run_route(conn: Connection, run_id: uuid.UUID):
+    """A run's name and queue (to send its message again)."""
+    return conn.execute(select(_runs.c.name, _runs.c.tier).where(_runs.c.id == run_id)).one()

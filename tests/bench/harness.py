@@ -185,7 +185,7 @@ class Bench:
                 # Per-tier overrides from the caller's shell would send calls elsewhere.
                 os.environ.pop(f"LLM_{tier.upper()}_{suffix}", None)
         from app.config import reset_settings
-        from app.dispatch import reset_producer
+        from app.contract import reset_producer
         from app.migrate import upgrade
 
         reset_settings()

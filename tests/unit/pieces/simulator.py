@@ -10,8 +10,12 @@ actions do for the engine: numbering iterations, running a parallel movement's m
 inputs, and answering local calls (quality gates, workspace looks) from the script.
 A workflow_call step walks its called workflow (`pieces.call_run.called_piece`) from
 the shared counter, the way the worker's child job runs it, and its end becomes the
-step's outcome (`pieces.call_run.call_outcome`). (Team leaders are covered end to end
-only.)
+step's outcome (`pieces.call_run.call_outcome`). A system step runs
+`pieces.system_run.next_effect` over facts the walk is given (`facts`, default: an idle
+queue, no branch) and effect results the script gives (`effects`, default: success),
+as the worker's transaction does; the workflow state each visit sees is
+`pieces.state.merged` over the completed runs so far, as the claim reads it. (Team
+leaders are covered end to end only.)
 """
 
 from __future__ import annotations
@@ -39,10 +43,19 @@ from pieces.dynamic import Fanout
 from pieces.facet_select import FACET_SELECT
 from pieces.loops import history_of, judge_movement, judge_name
 from pieces.routing import max_reason
+from pieces.state import StateError, merged
+from pieces.system_run import Effect, Facts, next_effect
 from tests.piece_suite.scripted import ScriptedModel
 
 # (movement, run id, call) -> the reply text, a full Answer, or None (the script's default)
 Responder = Callable[[str, str, Call], "str | Answer | None"]
+IDLE = {
+    "exists": False,
+    "total_count": 0,
+    **{f"{k}_count": 0 for k in ("pending", "running", "completed", "failed", "exceeded")},
+    "pr_failed_count": 0,
+    "items": [],
+}
 
 
 @dataclass
@@ -62,6 +75,7 @@ class Walk:
     called: list[tuple[str, list[str], str]] = field(default_factory=list)
     used: int = 0  # the shared step counter at the end
     iterations: list[int] = field(default_factory=list)  # each top-level run's iteration
+    effects: list[tuple[str, str, dict]] = field(default_factory=list)  # step, type, args
     returned: str | None = None
     abort_kind: str | None = None
     reason: str | None = None
@@ -120,6 +134,8 @@ def simulate(
     companions: bool = False,
     companion_rounds: int = 3,
     start: int = 0,
+    facts: Callable[[Walk], Facts] | None = None,
+    effects: Callable[[str, Effect], dict] | None = None,
     _visit: _Visit | None = None,
     _ids=None,
 ) -> Walk:
@@ -147,6 +163,8 @@ def simulate(
             companions=companions,
             companion_rounds=companion_rounds,
             start=before,
+            facts=facts,
+            effects=effects,
             _visit=visit,
             _ids=ids,
         )
@@ -169,16 +187,39 @@ def simulate(
     streaks: Counter = Counter()  # parallel step -> visits in a row with failed members
     counts: Counter = Counter()  # movement iterations
     written: dict[str, str] = {}  # the reports of this attempt so far
+    completed: list[tuple[str, dict | None]] = []  # (step, state contribution) in order
+
+    def done(movement, out: Outcome) -> None:
+        if out.status != "error" and out.state is not None:
+            completed.append((movement.name, out.state))
+
+    def system(movement, spec: MovementSpec) -> Outcome:
+        given = facts(walk) if facts else Facts(task="scripted", queue={False: IDLE, True: IDLE})
+        results: dict[str, dict] = {}
+        step = next_effect(spec, given, results)
+        while isinstance(step, Effect):
+            walk.effects.append((movement.name, step.type, step.payload))
+            got = effects(movement.name, step) if effects else None
+            results[step.type] = got if got is not None else {"success": True, "failed": False}
+            step = next_effect(spec, given, results)
+        return step
 
     def spec_for(movement, ctx: PromptContext, **extra) -> MovementSpec:
         counts[movement.name] += 1
-        ctx = ctx.model_copy(update={"movement_iteration": counts[movement.name]})
+        state = merged(completed)
+        ctx = ctx.model_copy(update={"movement_iteration": counts[movement.name], "state": state})
+        prompt, prompt_error = "", None
+        if movement.kind not in ("parallel", "system"):
+            try:
+                prompt = phase1_prompt(piece, movement, ctx)
+            except StateError as exc:  # as the worker's spec_for does
+                prompt_error = str(exc)
         return MovementSpec(
             piece=piece,
             movement=movement,
-            phase1_prompt=phase1_prompt(piece, movement, ctx)
-            if movement.kind != "parallel"
-            else "",
+            phase1_prompt=prompt,
+            prompt_error=prompt_error,
+            state=state,
             interactive=ctx.interactive,
             movement_iteration=ctx.movement_iteration,
             task=ctx.task,
@@ -241,6 +282,7 @@ def simulate(
                         out = visit.run(sub_spec, f"run-{next(ids)}", sub_answers)
                     remember_facets(sub, sub_answers)
                     assert isinstance(out, Outcome)
+                    done(sub, out)
                     rule = sub.rules[out.rule_index] if out.rule_index is not None else None
                     walk.sub_methods.setdefault(sub.name, []).append(out.method)
                     error = out.failure if out.status == "error" else None
@@ -260,10 +302,13 @@ def simulate(
                 iteration = furthest
             else:
                 outcome = fanout
+        elif movement.kind == "system":
+            outcome = system(movement, spec_for(movement, ctx))
         else:
             outcome = visit.run(spec_for(movement, ctx), run_id, answers)
             remember_facets(movement, answers)
         assert isinstance(outcome, Outcome)
+        done(movement, outcome)
         walk.path.append(movement.name)
         walk.methods.append(outcome.method)
         walk.outputs.append(outcome.content)

@@ -10,6 +10,11 @@ import pytest
 
 from .support import validate
 
+FORGE = (
+    "acts on a pull request; legato has no GitHub/GitLab integration (legato accepts it "
+    "only on a step reached solely through when(...) routes, and fails the step if a run "
+    "gets there)"
+)
 OK_STEP = "  - name: a\n    rules: [{condition: done, next: COMPLETE}]\n"
 
 CASES = [
@@ -64,6 +69,10 @@ steps:
             'steps[0].effects[2].pr: enqueue_task mode "new" does not allow "pr"',
             'steps[0].effects[3].pr: expected a PR number or a {context:…} reference, got string "nope"',
             'steps[1].mode: steps with "system_inputs" or "effects" must set kind: system',
+            f"steps[0].effects[0].type: effect merge_pr {FORGE}",
+            f"steps[0].effects[1].type: effect merge_pr {FORGE}",
+            f"steps[0].effects[3].type: effect comment_pr {FORGE}",
+            'steps[0].effects[2].workflow: unknown workflow "w"',
         ],
         id="system-steps",
     ),

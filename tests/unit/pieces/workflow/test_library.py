@@ -136,9 +136,12 @@ def test_the_suite_has_a_workflow_for_each_feature() -> None:
         "wf-run-callee",
         "wf-run-companion",
         "wf-run-completion",
+        "wf-run-delay",
+        "wf-run-enqueued",
         "wf-run-facets",
         "wf-run-gates",
         "wf-run-parallel",
+        "wf-run-system",
         "wf-system",
         "wf-when",
     ]
