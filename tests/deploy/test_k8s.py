@@ -217,7 +217,7 @@ def test_tier_workers(objects):
         assert "replicas" not in dep["spec"], "KEDA owns the replicas of a scaled Deployment"
         c = _pod_spec(dep)["containers"][0]
         assert c["args"][:3] == ["worker", "--tier", tier]
-        assert c["args"][c["args"].index("--pool") + 1] == "threads"
+        assert c["args"][c["args"].index("--pool") + 1] == "gevent"
         assert _pod_spec(dep)["terminationGracePeriodSeconds"] >= 60
     maintenance = deployments["legato-worker-maintenance"]
     assert maintenance["spec"]["replicas"] == 1
