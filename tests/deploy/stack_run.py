@@ -23,6 +23,8 @@ import requests
 
 from .helpers import DEPLOY
 
+SHELL_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+
 HERE = Path(__file__).resolve().parent
 STACK_FILES = ("stack.yml", "stack.swarm-control.yml", "stack.sandbox.yml")
 
@@ -94,8 +96,10 @@ class Stack:
     # -- docker -------------------------------------------------------------------------
 
     def docker(self, *args: str, timeout: float = 180, check: bool = True) -> str:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "LEGATO_"))}
-        env.pop("DOCKER_HOST", None)
+        # Only what an operator's shell has, plus what the README has them export: the
+        # test session's own settings (AUTH_MODE=none, TIERS, ...) sit in os.environ and
+        # would otherwise fill the stack file's ${VARIABLES}.
+        env = {k: os.environ[k] for k in SHELL_VARIABLES if k in os.environ}
         env.update(self.shell_env)
         out = subprocess.run(
             ["docker", *args],
