@@ -35,6 +35,7 @@ from app.ledger.runs import (
     touch,
 )
 from app.ledger.runs import move as move_run
+from app.ledger.runs import park as park_run
 from app.ledger.work import AfterCommit, Work, end_read, run_after_commit, unit_of_work
 from app.models import HANDOFF, INPUT, REPORT  # the artifact kinds the ledger writes
 
@@ -60,6 +61,7 @@ __all__ = [
     "job_ended",
     "move_job",
     "move_run",
+    "park_run",
     "pending_dispatches",
     "record_phase",
     "renew_leases",

@@ -91,6 +91,20 @@ def move(
     return w.conn.execute(stmt).rowcount == 1
 
 
+def park(w: Work, run_id: uuid.UUID, holder: str, **values: Any) -> bool:
+    """running -> waiting by its lease holder, the lease dropped: the run waits for its
+    members, its parts or its called job, and whoever ends those wakes it."""
+    return move(
+        w,
+        run_id,
+        RunStatus.RUNNING,
+        RunStatus.WAITING,
+        held_by=holder,
+        lease_expires_at=None,
+        **values,
+    )
+
+
 def end_run(
     w: Work,
     run_id: uuid.UUID,

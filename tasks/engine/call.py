@@ -30,9 +30,9 @@ from sqlalchemy import select
 
 from app.calls import spawn_call
 from app.config import Settings
-from app.ledger import move_run, set_values, unit_of_work
+from app.ledger import park_run, set_values, unit_of_work
 from app.models import Job
-from app.status import JOB_TERMINAL, JobStatus, RunStatus
+from app.status import JOB_TERMINAL, JobStatus
 from pieces.call_run import (
     ChildEnd,
     call_outcome,
@@ -80,14 +80,8 @@ def _call(claimed: Claimed, settings: Settings) -> str:
         child_id = spawn_call(
             work, run, caller, piece, first_iteration=used + 1, reports_path=reports
         )
-        if not move_run(
-            work,
-            run.id,
-            RunStatus.RUNNING,
-            RunStatus.WAITING,
-            held_by=claimed.owner,
-            lease_expires_at=None,
-            spec={**(run.spec or {}), CHILD_KEY: str(child_id)},
+        if not park_run(
+            work, run.id, claimed.owner, spec={**(run.spec or {}), CHILD_KEY: str(child_id)}
         ):
             work.discard()  # the child goes with the rollback
             return "lost"
@@ -123,14 +117,7 @@ def _return(claimed: Claimed, child_id: uuid.UUID, settings: Settings) -> str:
         ).first()
         if child is not None and child.status not in JOB_TERMINAL:
             # Woken too early (a sweep): wait for the child's end again.
-            if not move_run(
-                work,
-                run.id,
-                RunStatus.RUNNING,
-                RunStatus.WAITING,
-                held_by=claimed.owner,
-                lease_expires_at=None,
-            ):
+            if not park_run(work, run.id, claimed.owner):
                 work.discard()
                 return "lost"
             return "waiting"

@@ -21,6 +21,7 @@ from app.ledger import (
     add_tokens,
     insert_run,
     move_run,
+    park_run,
     record_phase,
     set_values,
     unit_of_work,
@@ -63,15 +64,7 @@ def fan_out(claimed: Claimed, fanout: Fanout, rows: list[dict], llm_calls: list[
         }
         if movement.dynamic is not None:
             plan.update(selected=list(fanout.selected), rationale=fanout.rationale)
-        if not move_run(
-            work,
-            run.id,
-            RunStatus.RUNNING,
-            RunStatus.WAITING,
-            held_by=claimed.owner,
-            lease_expires_at=None,
-            spec=plan,
-        ):
+        if not park_run(work, run.id, claimed.owner, spec=plan):
             work.discard()
             return "lost"
         work.event(

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.ledger import (
     Dispatch,
     insert_run,
-    move_run,
+    park_run,
     record_phase,
     set_values,
     unit_of_work,
@@ -239,14 +239,7 @@ class Leader:
                 )
                 dispatches.append(Dispatch(run_id, run.job_id, name, run.tier))
                 work.event("part_started", movement=run.name, part=part["id"], title=part["title"])
-            if not move_run(
-                work,
-                run.id,
-                RunStatus.RUNNING,
-                RunStatus.WAITING,
-                held_by=self.claimed.owner,
-                lease_expires_at=None,
-            ):
+            if not park_run(work, run.id, self.claimed.owner):
                 work.discard()
                 return "lost"
             set_values(work, run.job_id, current_activity=f"{run.name}: team at work")
