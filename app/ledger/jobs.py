@@ -200,7 +200,7 @@ def start_movement(
     if movement is None or movement.kind != "parallel" or planned:
         delay = _delay(movement)
         if delay:
-            values["not_before"] = utcnow_plus(delay)
+            values["delay"] = delay
         run_id = run_ledger.insert_run(
             w,
             job_id=job_id,
@@ -243,7 +243,7 @@ def start_movement(
             tier=sub_tier,
             iteration=iteration,
             parent_run_id=parent,
-            **({"not_before": utcnow_plus(delay)} if delay else {}),
+            delay=delay or None,
         )
         if delay:
             _delayed(w, job_id, run_id, sub.name, delay)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     bindparam,
     case,
+    cast,
     func,
     insert,
     null,
@@ -175,6 +176,14 @@ _INSERT_RUN = insert(_runs).values(
         .scalar_subquery(),
     ),
     started_at=case((bindparam("b_started", type_=Boolean), utcnow()), else_=null()),
+    # delay_before_ms, on the database's clock like every other time.
+    not_before=case(
+        (
+            cast(bindparam("b_delay", type_=Float), Float).is_not(None),
+            utcnow_plus(bindparam("b_delay", type_=Float)),
+        ),
+        else_=null(),
+    ),
 )
 
 
@@ -191,8 +200,10 @@ def insert_run(
     parent_run_id: uuid.UUID | None = None,
     movement_iteration: int | None = None,
     retry_count: int = 0,
+    delay: float | None = None,
     **values: Any,
 ) -> uuid.UUID:
+    """A new run; ``delay`` (seconds) keeps it from being claimed before then."""
     run_id = uuid.uuid4()
     params = dict(
         id=run_id,
@@ -214,6 +225,7 @@ def insert_run(
     params.update(b_job_id=job_id, b_attempt=attempt, b_name=name)
     params["b_movement_iteration"] = movement_iteration
     params["b_started"] = status != RunStatus.PENDING
+    params["b_delay"] = delay
     w.conn.execute(_INSERT_RUN, params)
     return run_id
 
