@@ -27,6 +27,7 @@ LIMITED_ENDPOINTS = {
     "agents.chat": "submit",
     "agents.create_task": "submit",
     "pieces.validate_piece": "validate",
+    "workflows.validate_piece": "validate",
 }
 
 

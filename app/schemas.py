@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 # Owner ids (token owners, ?owner=): never "*" or anything else with a meaning of its own.
@@ -80,6 +80,11 @@ class JobCreate(Body):
     piece: str | None = Field(
         default=None, pattern=NAME_PATTERN, description="Piece name; defaults to DEFAULT_PIECE."
     )
+    workflow: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="TAKT v0.60's word for piece: the same name space; give one of the two.",
+    )
     tier: str | None = Field(
         default=None, pattern=NAME_PATTERN, description="Role tier; defaults to DEFAULT_TIER."
     )
@@ -100,6 +105,14 @@ class JobCreate(Body):
         pattern=r"^https?://[^\s]+$",
         description="POSTed (HMAC-signed) with the result when the job ends.",
     )
+
+    @model_validator(mode="after")
+    def _one_name(self) -> JobCreate:
+        if self.workflow is not None:
+            if self.piece is not None and self.piece != self.workflow:
+                raise ValueError("give piece or workflow, not two different names")
+            self.piece = self.workflow
+        return self
 
     @field_validator("payload", mode="before")
     @classmethod

@@ -39,3 +39,4 @@ def register_blueprints(app: Flask) -> None:
         metrics,
     ):
         app.register_blueprint(module.bp)
+    app.register_blueprint(pieces.workflows_bp)  # TAKT v0.60's word for the same library

@@ -1,4 +1,8 @@
-"""/api/pieces: the pieces an owner can run, their resolved form, and validation."""
+"""/api/pieces and /api/workflows: what an owner can run, its resolved form, validation.
+
+TAKT v0.60 calls pieces workflows; both prefixes serve the same library, whichever format
+each file is in.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,9 @@ from app.schemas import PieceDetail, PieceList, PieceSummary, PieceValidate, Val
 from pieces import PieceInvalid, PieceNotFound
 
 bp = Blueprint("pieces", __name__, url_prefix="/api/pieces")
+workflows_bp = Blueprint("workflows", __name__, url_prefix="/api/workflows")
 
 
-@spec.route(bp, "", "GET", summary="Pieces this owner can run", responses={200: PieceList})
 def list_pieces():
     library = library_for(principal().owner)
     items = []
@@ -42,14 +46,6 @@ def list_pieces():
     return PieceList(items=items)
 
 
-@spec.route(
-    bp,
-    "/<piece:name>",
-    "GET",
-    summary="A piece as legato will run it (resolved)",
-    responses={200: PieceDetail},
-    errors=(404, 422),
-)
 def get_piece(name: str):
     library = library_for(principal().owner)
     try:
@@ -71,15 +67,6 @@ def get_piece(name: str):
     )
 
 
-@spec.route(
-    bp,
-    "/validate",
-    "POST",
-    summary="Validate a piece file's text; every problem at once",
-    body=PieceValidate,
-    responses={200: ValidationOut},
-    errors=(429,),
-)
 def validate_piece(body: PieceValidate):
     report = library_for(principal().owner).validate_text(body.yaml, source="request")
     return ValidationOut(
@@ -87,3 +74,30 @@ def validate_piece(body: PieceValidate):
         errors=[problem_out(p) for p in report.errors],
         warnings=[problem_out(p) for p in report.warnings],
     )
+
+
+for _bp, _word in ((bp, "piece"), (workflows_bp, "workflow")):
+    spec.route(
+        _bp,
+        "",
+        "GET",
+        summary=f"{_word.capitalize()}s this owner can run",
+        responses={200: PieceList},
+    )(list_pieces)
+    spec.route(
+        _bp,
+        "/<piece:name>",
+        "GET",
+        summary=f"A {_word} as legato will run it (resolved)",
+        responses={200: PieceDetail},
+        errors=(404, 422),
+    )(get_piece)
+    spec.route(
+        _bp,
+        "/validate",
+        "POST",
+        summary=f"Validate a {_word} file's text; every problem at once",
+        body=PieceValidate,
+        responses={200: ValidationOut},
+        errors=(429,),
+    )(validate_piece)

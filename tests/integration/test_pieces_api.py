@@ -108,3 +108,51 @@ def test_cli_validate_exit_status(tmp_path):
     assert ok.returncode == 0 and "demo.yaml: ok" in ok.stdout
     assert bad.returncode == 1
     assert 'error: movements[0].rules[0].next: unknown movement "reviw"' in bad.stdout
+
+
+# -- TAKT v0.60's word: workflows ---------------------------------------------------------
+
+
+def test_workflows_and_pieces_are_one_library(client):
+    pieces = client.get("/api/pieces").get_json()["items"]
+    workflows = client.get("/api/workflows").get_json()["items"]
+    assert workflows == pieces
+    assert "wf-basics" in {w["name"] for w in workflows}  # a v0.60 file, from PIECES_PATH
+    shown = client.get("/api/workflows/wf-basics").get_json()
+    assert shown == client.get("/api/pieces/wf-basics").get_json()
+    assert client.get("/api/workflows/nope").status_code == 404
+
+
+def test_workflows_validate_is_the_same_check(client):
+    via_workflows = client.post("/api/workflows/validate", json={"yaml": BROKEN})
+    via_pieces = client.post("/api/pieces/validate", json={"yaml": BROKEN})
+    assert via_workflows.status_code == 200
+    assert via_workflows.get_json() == via_pieces.get_json()
+    assert client.post("/api/workflows/validate", json={}).status_code == 422
+
+
+def test_a_job_names_its_workflow_with_either_word(client):
+    resp = client.post("/api/jobs", json={"instruction": "hi", "workflow": "wf-basics"})
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["piece_name"] == "wf-basics"
+    same = client.post("/api/jobs", json={"instruction": "hi", "workflow": "demo", "piece": "demo"})
+    assert same.status_code == 201
+    both = client.post(
+        "/api/jobs", json={"instruction": "hi", "workflow": "wf-basics", "piece": "demo"}
+    )
+    assert both.status_code == 422
+    assert both.get_json()["error"]["code"] == "invalid"
+    assert "not two different names" in str(both.get_json()["error"])
+
+
+def test_cli_workflows_validate_is_pieces_validate(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN)
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "workflows", "validate", str(broken)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 1
+    assert 'unknown movement "reviw"' in out.stdout

@@ -90,6 +90,8 @@ def test_validation_has_its_own_budget(replicas):
     assert _post(one, carol, "/api/pieces/validate", piece).status_code == 200
     refused = _post(two, carol, "/api/pieces/validate", piece)
     assert refused.status_code == 429 and refused.headers["Retry-After"]
+    # /api/workflows/validate is the same operation under TAKT v0.60's word: one budget
+    assert _post(one, carol, "/api/workflows/validate", piece).status_code == 429
     assert _post(one, carol, "/api/jobs", JOB).status_code == 201  # submissions unaffected
 
 

@@ -41,7 +41,13 @@ def _job_id(client, text: str) -> str:
     type=click.File("r", encoding="utf-8"),
     help="Read the instruction from a file (`-` = stdin).",
 )
-@click.option("--piece", default=None, help="Piece name (default: the server's DEFAULT_PIECE).")
+@click.option(
+    "--piece",
+    "--workflow",
+    "piece",
+    default=None,
+    help="Piece (or workflow) name (default: the server's DEFAULT_PIECE).",
+)
 @click.option("--tier", default=None)
 @click.option("--max-attempts", type=int, default=None)
 @click.option("--public", is_flag=True, help="Let other owners read this job.")
@@ -96,7 +102,7 @@ def submit(
 
 @cli.command("jobs")
 @click.option("--status", type=click.Choice(STATUSES), default=None)
-@click.option("--piece", default=None)
+@click.option("--piece", "--workflow", "piece", default=None)
 @click.option("--tier", default=None)
 @click.option("--owner", default=None, help="Admins: another owner, or * for all.")
 @click.option("--search", "-s", default=None, help="Text the instruction contains.")

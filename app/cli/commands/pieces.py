@@ -26,6 +26,10 @@ def pieces() -> None:
     """Piece files: validate them, list them, show one resolved."""
 
 
+# TAKT v0.60 calls them workflows: the same commands under its word.
+cli.add_command(pieces, name="workflows")
+
+
 @pieces.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
