@@ -19,7 +19,13 @@ from typing import Any
 
 from pieces.exchange import Answer, Call, find
 from pieces.model import Movement, Piece
-from pieces.selection import SelectionInvalid, listing, parse_selection, selector_call
+from pieces.selection import (
+    SelectionInvalid,
+    listing,
+    parse_selection,
+    selector_call,
+    selector_opening,
+)
 
 PARALLEL_SELECT = "parallel_select"
 SYSTEM = (
@@ -64,15 +70,8 @@ def selector_prompt(
 ) -> str:
     dynamic = movement.dynamic
     assert dynamic is not None
-    out = [
-        "Select the pool members this task needs.",
-        "Answer only with the requested structured output.",
-    ]
-    if dynamic.selector_instruction:
-        out += ["", f"Selector guidance:\n{dynamic.selector_instruction}"]
+    out = selector_opening("the pool members this task needs", dynamic.selector_instruction, task)
     out += [
-        "",
-        f"Task:\n{task}",
         "",
         f"Report Directory:\n{report_dir.rstrip('/')}",
         "",

@@ -17,7 +17,13 @@ from typing import Any
 from pieces.dynamic import report_paths
 from pieces.exchange import Answer, Call, find
 from pieces.model import FacetPool, Movement, Piece
-from pieces.selection import SelectionInvalid, listing, parse_selection, selector_call
+from pieces.selection import (
+    SelectionInvalid,
+    listing,
+    parse_selection,
+    selector_call,
+    selector_opening,
+)
 
 FACET_SELECT = "facet_select"
 SYSTEM = (
@@ -52,15 +58,10 @@ def selector_prompt(
     facets = movement.dynamic_facets
     assert facets is not None
     step = piece.words[1].capitalize()
-    out = [
-        "Select the facet candidates this step needs.",
-        "Answer only with the requested structured output.",
-    ]
-    if facets.selector_instruction:
-        out += ["", f"Selector guidance:\n{facets.selector_instruction}"]
+    out = selector_opening(
+        "the facet candidates this step needs", facets.selector_instruction, task
+    )
     out += [
-        "",
-        f"Task:\n{task}",
         "",
         f"{piece.words[0].capitalize()}:\n{piece.name}",
         f"{step}:\n{movement.name}",

@@ -23,6 +23,14 @@ class SelectionInvalid(ValueError):
     """A selector answer that breaks the contract (the message says how)."""
 
 
+def selector_opening(what: str, guidance: str | None, task: str) -> list[str]:
+    """The lines every selector prompt starts with: what to pick, the guidance, the task."""
+    out = [f"Select {what}.", "Answer only with the requested structured output."]
+    if guidance:
+        out += ["", f"Selector guidance:\n{guidance}"]
+    return [*out, "", f"Task:\n{task}"]
+
+
 def json_answer(answer: Answer) -> Any:
     """The structured value of an answer: its parsed output, else its text as JSON (the
     whole text, or its last ```json block); None when there is none."""

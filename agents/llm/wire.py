@@ -153,28 +153,28 @@ def secs(value: float) -> str:
 # -- model lists ------------------------------------------------------------------------
 
 
-def openai_models(resp: requests.Response) -> list[str] | None:
+def _listed(resp: requests.Response, key: str) -> list | None:
+    """The list under ``key`` of a 200 JSON object answer, else None."""
     if resp.status_code != 200:
         return None
     try:
         body = resp.json()
     except ValueError:
         return None
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, list):
+    data = body.get(key) if isinstance(body, dict) else None
+    return data if isinstance(data, list) else None
+
+
+def openai_models(resp: requests.Response) -> list[str] | None:
+    data = _listed(resp, "data")
+    if data is None:
         return None
     return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
 def ollama_models(resp: requests.Response) -> list[str] | None:
-    if resp.status_code != 200:
-        return None
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    data = body.get("models") if isinstance(body, dict) else None
-    if not isinstance(data, list):
+    data = _listed(resp, "models")
+    if data is None:
         return None
     names = []
     for m in data:
