@@ -287,6 +287,13 @@ class Stack:
         self.procs.append(proc)
         return proc
 
+    def start(self, worker: str = "worker1", concurrency: int = 4) -> Proc:
+        """The API, one worker and beat: the stack most fault tests kill a worker of."""
+        self.api()
+        first = self.worker(worker, concurrency=concurrency)
+        self.beat()
+        return first
+
     def api(self) -> str:
         port = free_port()
         proc = Proc(

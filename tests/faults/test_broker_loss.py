@@ -49,9 +49,7 @@ def test_visibility_timeout_shorter_than_a_movement(
 ):
     # Movements take 8 s; the broker may hand unacked messages out again after 1 s.
     stack = make_stack(scratch_db, private_redis.url, BROKER_VISIBILITY_TIMEOUT=1, LLM_TIMEOUT=30)
-    stack.api()
-    first = stack.worker("worker1", concurrency=4)
-    stack.beat()
+    first = stack.start()
     fake_llm.latency = 8.0
 
     ids = [stack.submit(piece="demo", instruction=f"job {n}")["id"] for n in range(6)]

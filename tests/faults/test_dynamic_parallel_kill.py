@@ -28,10 +28,8 @@ def test_a_killed_member_is_rerun_and_the_plan_carries_on(
     make_stack, scratch_db, private_redis, fake_llm
 ):
     stack = make_stack(scratch_db, private_redis.url)
-    stack.api()
-    first = stack.worker("worker1", concurrency=4)
-    stack.beat()
-    fake_llm.reset()
+    first = stack.start()
+    fake_llm.reset()  # what the start-up probes asked is not this test's traffic
     fake_llm.when(lambda r: r.kind == "parallel_select", text(select("tone", "facts")))
     for member in ("style", "facts"):
         # The first call hangs long enough for the kill; the redo answers at once.
@@ -104,10 +102,8 @@ def test_a_parent_killed_while_it_judges_reads_its_members_again(
     # with an AI judge (fallback_all). That call hangs; the worker dies; the re-run of
     # the parent must still see the members, which belong to it from then on.
     stack = make_stack(scratch_db, private_redis.url)
-    stack.api()
-    first = stack.worker("worker1", concurrency=4)
-    stack.beat()
-    fake_llm.reset()
+    first = stack.start()
+    fake_llm.reset()  # what the start-up probes asked is not this test's traffic
     model = ScriptedModel({"alpha": ["x"]})
     fake_llm.when(
         lambda r: r.movement == "reviewers" and r.kind == "fallback_all",

@@ -20,10 +20,8 @@ def test_a_killed_report_phase_does_not_repeat_phase_1(
     make_stack, scratch_db, private_redis, fake_llm
 ):
     stack = make_stack(scratch_db, private_redis.url)
-    stack.api()
-    first = stack.worker("worker1", concurrency=4)
-    stack.beat()
-    fake_llm.reset()
+    first = stack.start()
+    fake_llm.reset()  # what the start-up probes asked is not this test's traffic
     # outline's report call hangs long enough for the kill; every later call is quick.
     fake_llm.when(
         lambda r: r.movement == "outline" and r.kind == "report",

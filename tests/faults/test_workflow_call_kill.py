@@ -28,10 +28,8 @@ def test_a_worker_killed_while_the_child_runs_leaves_one_child(
     make_stack, scratch_db, private_redis, fake_llm
 ):
     stack = make_stack(scratch_db, private_redis.url)
-    stack.api()
-    first = stack.worker("worker1", concurrency=4)
-    stack.beat()
-    fake_llm.reset()
+    first = stack.start()
+    fake_llm.reset()  # what the start-up probes asked is not this test's traffic
     # The check's first call hangs long enough for the kill; its redo answers at once.
     fake_llm.when(
         lambda r: r.movement == "check" and r.kind == "execute",
