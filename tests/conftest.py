@@ -29,11 +29,15 @@ TEST_TIERS = f"fast,auto,quality,reflection,{IDLE_TIER}"
 WORKER_QUEUES = "fast,auto,quality,reflection,maintenance"
 
 
-def service_missing(what: str, exc: BaseException) -> None:
-    message = f"{what} is not reachable ({exc}); start it (see README 'Tests')"
+def unavailable(reason: str, hint: str = "") -> None:
+    """Something a test needs is missing: a failure under CI=true, a skip elsewhere."""
     if IN_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+        pytest.fail(f"CI=true but {reason}{f' ({hint})' if hint else ''}", pytrace=False)
+    pytest.skip(reason)
+
+
+def service_missing(what: str, exc: BaseException) -> None:
+    unavailable(f"{what} is not reachable ({exc})", "start it, see README 'Tests'")
 
 
 def free_port() -> int:

@@ -33,9 +33,9 @@ import docker
 import pytest
 
 from swarm.specs import agent_queue
+from tests.conftest import unavailable
 from tests.fakellm import FakeLLM, hang, text, tool_call
 
-from ..swarm.helpers import IN_CI
 from . import images
 from .stack_run import Stack, dump, gateway_address, wait_for
 
@@ -96,9 +96,7 @@ DOTENV = {
 
 
 def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"CI=true but {reason} (run .ci/docker-setup.sh first)", pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason, "run .ci/docker-setup.sh first")
 
 
 @pytest.fixture(scope="module")

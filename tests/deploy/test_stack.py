@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from swarm import SwarmBackend
+from tests.conftest import unavailable
 
-from ..swarm.helpers import IN_CI, TEST_IMAGE
+from ..swarm.helpers import TEST_IMAGE
 from .helpers import DEPLOY, TIERS, env_example_names, variables
 
 pytestmark = pytest.mark.swarm
@@ -27,9 +28,7 @@ STACK_TEXT = (DEPLOY / "stack.yml").read_text()
 
 
 def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"CI=true but {reason} (run .ci/docker-setup.sh first)", pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason, "run .ci/docker-setup.sh first")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +80,7 @@ def test_every_variable_is_documented_in_env_example():
 
 def test_stack_config_accepts_the_file(docker_cli, stack_dir):
     if not _supports_stack_config(docker_cli):
-        pytest.skip("this docker CLI has no `stack config`; the deploy test covers it")
+        unavailable("this docker CLI has no `stack config`")
     out = _run(
         [docker_cli, "stack", "config", "-c", "stack.yml"],
         stack_dir,
@@ -110,7 +109,7 @@ def test_stack_config_accepts_the_file(docker_cli, stack_dir):
 
 def test_stack_config_requires_the_database_password(docker_cli, stack_dir):
     if not _supports_stack_config(docker_cli):
-        pytest.skip("this docker CLI has no `stack config`")
+        unavailable("this docker CLI has no `stack config`")
     out = _run([docker_cli, "stack", "config", "-c", "stack.yml"], stack_dir, _env())
     assert out.returncode != 0
     assert "POSTGRES_PASSWORD" in out.stderr

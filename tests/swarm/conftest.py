@@ -19,14 +19,13 @@ import docker
 import pytest
 
 from swarm import ServiceSpec, SwarmBackend
+from tests.conftest import unavailable
 
-from .helpers import IN_CI, RUN_PREFIX, TEST_IMAGE
+from .helpers import RUN_PREFIX, TEST_IMAGE
 
 
 def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"CI=true but {reason} (run .ci/docker-setup.sh first)", pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason, "run .ci/docker-setup.sh first")
 
 
 @pytest.fixture(scope="session")

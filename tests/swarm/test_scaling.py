@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from swarm import ScalingDecision, ServiceNotFound, SwarmBackend, agent_queue, decide
+from tests.conftest import service_missing
 
-from .helpers import IN_CI, RUN_PREFIX, sleeper_agent, sleeper_worker
+from .helpers import RUN_PREFIX, sleeper_agent, sleeper_worker
 
 pytestmark = pytest.mark.swarm
 
@@ -27,9 +28,7 @@ def redis_client():
     try:
         client.ping()
     except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true but Redis at {url} is unreachable: {exc}", pytrace=False)
-        pytest.skip(f"Redis unreachable: {exc}")
+        service_missing(f"Redis at {url}", exc)
     keys: list[str] = []
     client.test_keys = keys  # type: ignore[attr-defined]
     yield client
