@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 
 from app.chat import AgentTask, ChatMessage, ChatSession
 from app.db import utcnow, utcnow_plus
-from app.ledger.work import Work
+from app.ledger.work import Work, renew_held
 from app.status import TaskStatus, task_transition_allowed
 
 _tasks = AgentTask.__table__
@@ -143,15 +143,7 @@ def fail_unqueued(w: Work, task_id: uuid.UUID, error: str) -> bool:
 
 def renew_task_leases(w: Work, owners: list[str], lease_seconds: float) -> set[uuid.UUID]:
     """Extend every listed holder's lease in one statement; the tasks still held."""
-    if not owners:
-        return set()
-    stmt = (
-        update(_tasks)
-        .where(_tasks.c.lease_owner.in_(owners), _tasks.c.status == T.RUNNING.value)
-        .values(lease_expires_at=utcnow_plus(lease_seconds))
-        .returning(_tasks.c.id)
-    )
-    return {row.id for row in w.conn.execute(stmt)}
+    return renew_held(w, _tasks, T.RUNNING.value, owners, lease_seconds)
 
 
 def expired_tasks(w: Work, limit: int = 200) -> list[Any]:

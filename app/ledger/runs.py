@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from app.contract import send_run
 from app.db import utcnow, utcnow_plus
-from app.ledger.work import Work
+from app.ledger.work import Work, renew_held
 from app.models import MovementRun, RunPhase
 from app.status import RUN_TERMINAL, RunStatus, run_transition_allowed
 
@@ -285,15 +285,7 @@ def _time(value) -> datetime:
 
 def renew_leases(w: Work, owners: list[str], lease_seconds: float) -> set[uuid.UUID]:
     """Extend every listed holder's lease in one statement; the runs still held."""
-    if not owners:
-        return set()
-    stmt = (
-        update(_runs)
-        .where(_runs.c.lease_owner.in_(owners), _runs.c.status == RunStatus.RUNNING.value)
-        .values(lease_expires_at=utcnow_plus(lease_seconds))
-        .returning(_runs.c.id)
-    )
-    return {row.id for row in w.conn.execute(stmt)}
+    return renew_held(w, _runs, RunStatus.RUNNING.value, owners, lease_seconds)
 
 
 def cancel_open(w: Work, job_id: uuid.UUID) -> int:

@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from app.db import db
+from app.db import db, utcnow_plus
 from app.models import Job, JobEvent, MovementRun
 
 log = logging.getLogger(__name__)
@@ -169,3 +169,17 @@ def run_after_commit(actions: list[AfterCommit]) -> None:
 def end_read() -> None:
     """Close the current read transaction (SQLite: release the lock; PG: the snapshot)."""
     db.session.rollback()
+
+
+def renew_held(w: Work, table, running: str, owners: list[str], lease_seconds: float) -> set:
+    """Extend every lease the listed holders have on ``table``'s running rows, in one
+    statement (movement runs and agent tasks alike); the ids still held."""
+    if not owners:
+        return set()
+    stmt = (
+        update(table)
+        .where(table.c.lease_owner.in_(owners), table.c.status == running)
+        .values(lease_expires_at=utcnow_plus(lease_seconds))
+        .returning(table.c.id)
+    )
+    return {row.id for row in w.conn.execute(stmt)}
